@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestServeConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    func(c *serveConfig)
+		wantErr string
+	}{
+		{name: "defaults", env: map[string]string{"XDG_DATA_HOME": "/x"}, want: func(c *serveConfig) {}},
+		{name: "env sets defaults", env: map[string]string{"XDG_DATA_HOME": "/x", "KUBELAB_ADDR": ":9000", "KUBELAB_DEV": "true", "KUBELAB_SESSION_TTL": "2h"},
+			want: func(c *serveConfig) { c.Addr, c.Dev, c.SessionTTL = ":9000", true, 2*time.Hour }},
+		{name: "flags beat env", env: map[string]string{"XDG_DATA_HOME": "/x", "KUBELAB_ADDR": ":9000"}, args: []string{"--addr", ":7000"},
+			want: func(c *serveConfig) { c.Addr = ":7000" }},
+		{name: "bad env", env: map[string]string{"KUBELAB_DEV": "maybe", "KUBELAB_NODES": "three"},
+			wantErr: `bad environment: KUBELAB_DEV="maybe": want true or false; KUBELAB_NODES="three": want a whole number`},
+		{name: "unknown flag", args: []string{"--colour"}, wantErr: "serve: flag provided but not defined: -colour (see kubelab serve --help)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, got := serveFlags(envOf(tt.env))
+			err := f.parse(tt.args, &bytes.Buffer{})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("parse error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, want := serveFlags(envOf(map[string]string{"XDG_DATA_HOME": "/x"}))
+			want.DataDir = "/x/kubelab"
+			tt.want(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("config mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHelpNamesEveryFlag(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"serve", "--help"}, envOf(nil), &out, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve --help: %v", err)
+	}
+	f, _ := serveFlags(envOf(nil))
+	f.VisitAll(func(fl *flag.Flag) {
+		if !strings.Contains(out.String(), "-"+fl.Name) || !strings.Contains(out.String(), envName(fl.Name)) {
+			t.Errorf("--help does not explain --%s and %s", fl.Name, envName(fl.Name))
+		}
+	})
+}
+
+func TestConfigLogRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	_, c := serveFlags(envOf(map[string]string{
+		"KUBELAB_DATABASE_URL":   "postgres://kubelab:hunter2@db:5432/kubelab?sslmode=disable",
+		"KUBELAB_ADMIN_PASSWORD": "s3cret-admin",
+	}))
+	logged := c.logValue().String()
+	for _, secret := range []string{"hunter2", "s3cret-admin"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("logged configuration contains secret %q: %s", secret, logged)
+		}
+	}
+	if !strings.Contains(logged, "REDACTED") {
+		t.Errorf("logged configuration does not mark redaction: %s", logged)
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/kubelab/kubelab/server"
+	"github.com/kubelab/kubelab/server/store"
+	"github.com/kubelab/kubelab/server/store/localpg"
+)
+
+// openStore connects to --database-url, or starts the private PostgreSQL
+// under the data dir, and applies migrations. close stops what it started.
+func openStore(ctx context.Context, c commonConfig, log *slog.Logger) (st *store.Store, closeFn func(), err error) {
+	dsn := c.DatabaseURL
+	stop := func() {}
+	if dsn == "" {
+		pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(c.DataDir, "postgres"), Log: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start private postgresql: %w", err)
+		}
+		dsn = pg.URL()
+		stop = func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := pg.Stop(sctx); err != nil {
+				log.Error("stop private postgresql", "err", err)
+			}
+		}
+	}
+	st, err = store.Open(ctx, dsn)
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		stop()
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		st.Close()
+		stop()
+		return nil, nil, fmt.Errorf("refusing to serve: %w", err)
+	}
+	return st, func() { st.Close(); stop() }, nil
+}
+
+// ensureAdmin creates the admin account on first start. A generated password
+// is printed once, to out, and never logged.
+func ensureAdmin(ctx context.Context, st *store.Store, email, password string, out io.Writer, log *slog.Logger) error {
+	has, err := st.HasAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("look for an admin: %w", err)
+	}
+	if has {
+		return nil
+	}
+	email, err = server.NormalizeEmail(email)
+	if err != nil {
+		return fmt.Errorf("--admin-email: %w", err)
+	}
+	generated := password == ""
+	if generated {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		password = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	_, err = st.CreateUser(ctx, store.NewUser{Email: email, Name: "Admin", PasswordHash: server.HashPassword(password), Admin: true})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("--admin-email %s belongs to an existing learner account; choose another address", email)
+	}
+	if err != nil {
+		return fmt.Errorf("create admin %s: %w", email, err)
+	}
+	log.Info("admin account created", "email", email)
+	if generated {
+		fmt.Fprintf(out, "\n  kubelab admin account: %s\n  password (shown once): %s\n\n", email, password)
+	}
+	return nil
+}
+
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c commonConfig
+	f := newEnvFlags("migrate", getenv)
+	c.register(f)
+	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	_, closeFn, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	closeFn()
+	fmt.Fprintln(stdout, "database schema is up to date")
+	return nil
+}
+
+func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: kubelab token create --email E [--name N]")
+	}
+	var c commonConfig
+	var email, name string
+	f := newEnvFlags("token create", getenv)
+	c.register(f)
+	f.StringVar(&email, "email", "", "the user the token acts as")
+	f.StringVar(&name, "name", "cli", "a label to recognise the token by")
+	if err := f.parse(args[1:], stdout); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	email, err = server.NormalizeEmail(email)
+	if err != nil {
+		return fmt.Errorf("--email: %w", err)
+	}
+	st, closeFn, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	u, _, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user with email %s", email)
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", email, err)
+	}
+	token, hash := server.NewToken("kl_")
+	if err := st.CreateAPIToken(ctx, u.ID, name, hash); err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	fmt.Fprintln(stdout, token)
+	return nil
+}

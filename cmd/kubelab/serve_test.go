@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the kubelab binary: started
+// with KUBELAB_TEST_AS_KUBELAB=1 it runs main, so the tests below drive real
+// kubelab processes (and the jail's forwarder re-executes the same binary).
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// kubelabProc is one kubelab serve process under test.
+type kubelabProc struct {
+	cmd  *exec.Cmd
+	url  string
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+func (p *kubelabProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.Write(b)
+}
+
+func (p *kubelabProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startKubelab runs `kubelab serve` on dataDir and waits for /readyz.
+func startKubelab(t *testing.T, dataDir string, extraEnv ...string) *kubelabProc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &kubelabProc{url: "http://" + addr}
+	p.cmd = exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir, "--pool-size", "0")
+	p.cmd.Env = append(os.Environ(), append([]string{"KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests"}, extraEnv...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("kubelab on %s never became ready; its output:\n%s", dataDir, p.output())
+	return nil
+}
+
+func (p *kubelabProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("kubelab exited with %v; output:\n%s", err, p.output())
+	}
+	if !strings.Contains(p.output(), "shutting down") {
+		t.Errorf("kubelab did not log a graceful shutdown:\n%s", p.output())
+	}
+}
+
+func (p *kubelabProc) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", p.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", p.url)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestServeRestartAndCrash is the foundation's promise: the run command
+// serves with nothing running beforehand, a restart keeps every account,
+// and a kill -9 of kubelab (leaving its PostgreSQL orphaned) recovers.
+func TestServeRestartAndCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startKubelab(t, dir)
+	if code, body := p.post(t, "/api/v1/auth/signup", `{"email":"keep@example.com","password":"persistent password"}`); code != http.StatusCreated {
+		t.Fatalf("signup: %d %s", code, body)
+	}
+	p.stop(t)
+
+	p = startKubelab(t, dir)
+	if code, body := p.post(t, "/api/v1/auth/login", `{"email":"keep@example.com","password":"persistent password"}`); code != http.StatusOK {
+		t.Fatalf("login after restart: %d %s", code, body)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+
+	p = startKubelab(t, dir)
+	if code, body := p.post(t, "/api/v1/auth/login", `{"email":"keep@example.com","password":"persistent password"}`); code != http.StatusOK {
+		t.Fatalf("login after kill -9: %d %s", code, body)
+	}
+	p.stop(t)
+}
+
+// TestTwoInstancesSideBySide runs two kubelabs on two data dirs at once.
+func TestTwoInstancesSideBySide(t *testing.T) {
+	t.Parallel()
+	a := startKubelab(t, t.TempDir())
+	b := startKubelab(t, t.TempDir())
+	if code, body := a.post(t, "/api/v1/auth/signup", `{"email":"only-in-a@example.com","password":"password of a"}`); code != http.StatusCreated {
+		t.Fatalf("signup on a: %d %s", code, body)
+	}
+	if code, _ := b.post(t, "/api/v1/auth/login", `{"email":"only-in-a@example.com","password":"password of a"}`); code != http.StatusUnauthorized {
+		t.Fatalf("login on b with a's account: %d, want 401 (separate databases)", code)
+	}
+	a.stop(t)
+	b.stop(t)
+}
+
+// TestFirstStartPrintsAdminPassword checks the generated admin password is
+// printed once and works.
+func TestFirstStartPrintsAdminPassword(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startKubelab(t, dir, "KUBELAB_ADMIN_PASSWORD=", "KUBELAB_ADMIN_EMAIL=boss@example.com")
+	out := p.output()
+	_, after, ok := strings.Cut(out, "password (shown once): ")
+	if !ok {
+		t.Fatalf("no generated admin password in the output:\n%s", out)
+	}
+	password := strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
+	if code, body := p.post(t, "/api/v1/auth/login", fmt.Sprintf(`{"email":"boss@example.com","password":%q}`, password)); code != http.StatusOK {
+		t.Fatalf("admin login with the printed password: %d %s", code, body)
+	}
+	if strings.Contains(strings.ReplaceAll(out, "password (shown once): "+password, ""), password) {
+		t.Error("the admin password appears in the output more than once (logged?)")
+	}
+	p.stop(t)
+}

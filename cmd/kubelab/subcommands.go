@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/grader/labtest"
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/namespaced"
+	"github.com/kubelab/kubelab/sandbox/simcluster"
+)
+
+func clusterCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c commonConfig
+	var nodes int
+	f := newEnvFlags("cluster", getenv)
+	c.register(f)
+	f.integer(&nodes, "nodes", 3, "simulated nodes")
+	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return simcluster.Run(ctx, simcluster.Options{DataDir: filepath.Join(c.DataDir, "cluster"), Nodes: nodes, Log: log})
+}
+
+// forwardCmd is the relay started inside a learner's jail; it is not meant
+// to be run by hand.
+func forwardCmd(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: kubelab forward LISTEN-ADDR SOCKET (started by the jail)")
+	}
+	return jail.Forward(ctx, args[0], args[1], os.Stdout)
+}
+
+// loadCatalog loads dir, or the bundled chapters, compiling every check.
+func loadCatalog(dir string) (*labs.Catalog, map[string]*grader.Program, error) {
+	var fsys fs.FS = labs.Bundled()
+	if dir != "" {
+		fsys = os.DirFS(dir)
+	}
+	cat, err := labs.Load(fsys, labs.Options{CompileCheck: grader.CompileCheck})
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid chapters:\n%w", err)
+	}
+	progs := map[string]*grader.Program{}
+	for _, ch := range cat.Chapters() {
+		p, err := grader.Compile(ch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("compile checks of %s: %w", ch.ID, err)
+		}
+		progs[ch.ID] = p
+	}
+	return cat, progs, nil
+}
+
+func labsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "validate" && args[0] != "test") {
+		return errors.New("usage: kubelab labs validate [dir] | kubelab labs test [dir] [--chapter id]")
+	}
+	sub := args[0]
+	var chapter string
+	f := newEnvFlags("labs "+sub, getenv)
+	if sub == "test" {
+		f.StringVar(&chapter, "chapter", "", "test only this chapter")
+	}
+	if err := f.parse(args[1:], stdout); err != nil {
+		return err
+	}
+	dir := f.Arg(0)
+	cat, _, err := loadCatalog(dir)
+	if err != nil {
+		return err
+	}
+	tasks := 0
+	for _, ch := range cat.Chapters() {
+		tasks += len(ch.Tasks)
+	}
+	fmt.Fprintf(stdout, "%d chapters, %d tasks: valid\n", len(cat.Chapters()), tasks)
+	if sub == "validate" {
+		return nil
+	}
+	return labsTest(ctx, cat, chapter, stdout, stderr)
+}
+
+// labsTest proves every task in a fresh sandbox on a private simulated
+// cluster, running solutions in the jailed shell as a learner would.
+func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tmp, err := os.MkdirTemp("", "kubelab-labs-test-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(tmp, "cluster"), Log: log})
+	if err != nil {
+		return fmt.Errorf("start simulated cluster: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = cl.Stop(sctx)
+	}()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	j, err := jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
+	if err != nil {
+		return err
+	}
+	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "labs-test"})
+	n := 0
+	_, err = labtest.Run(ctx, labtest.Options{
+		Chapters: cat.Chapters(), Chapter: chapter, Out: stdout,
+		NewSandbox: func(ctx context.Context, ch *labs.Chapter) (labtest.Env, func(), error) {
+			n++
+			id := fmt.Sprintf("lt%d%d", time.Now().UnixNano()%100000, n)
+			sb, err := prov.Create(ctx, id, sandbox.Spec{Owner: "labs-test", Session: id, Chapter: ch.ID,
+				Size: ch.Size, Namespaces: ch.Namespaces, TTL: time.Hour})
+			if err != nil {
+				return labtest.Env{}, nil, err
+			}
+			cleanup := func() { _ = prov.Destroy(context.WithoutCancel(ctx), id) }
+			target, err := grader.NewTarget(cl.AdminConfig(), sb.Namespace, sb.Namespaces)
+			if err != nil {
+				cleanup()
+				return labtest.Env{}, nil, err
+			}
+			return labtest.Env{Target: target, Runner: jailRunner{j: j, spec: shellSpec(id, ch.ID, sb)}}, cleanup, nil
+		},
+	})
+	return err
+}
+
+type jailRunner struct {
+	j    *jail.Jail
+	spec jail.Spec
+}
+
+func (r jailRunner) Run(ctx context.Context, script string) ([]byte, error) {
+	return r.j.Run(ctx, r.spec, script)
+}
+
+// shellSpec describes the learner's shell for a sandbox.
+func shellSpec(id, chapter string, sb *sandbox.Sandbox) jail.Spec {
+	ca := sb.Config.CAData
+	if len(ca) == 0 && sb.Config.CAFile != "" {
+		ca, _ = os.ReadFile(sb.Config.CAFile)
+	}
+	token := sb.Config.BearerToken
+	if token == "" && sb.Config.BearerTokenFile != "" {
+		b, _ := os.ReadFile(sb.Config.BearerTokenFile)
+		token = string(b)
+	}
+	return jail.Spec{ID: id, Server: sb.Config.Host, CAData: ca, Token: token,
+		CertData: sb.Config.CertData, KeyData: sb.Config.KeyData,
+		Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: chapter}
+}

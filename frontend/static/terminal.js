@@ -1,0 +1,277 @@
+// The browser side of the terminal protocol (see server/terminal): an
+// xterm.js terminal attached to a websocket, with automatic fit, resize
+// messages, and reconnection that resumes the output exactly where it
+// stopped.
+//
+//   const term = attachTerminal(element, {url, onStatus, readOnly});
+//   term.typeText('kubectl get pods\n');   // run buttons
+//   term.focus(); term.close();
+//
+// onStatus(state, detail) gets 'connecting', 'connected',
+// 'reconnecting' (detail: when the next try is) and 'closed' (detail: why).
+
+import { Terminal } from '../vendor/xterm/xterm.mjs';
+import { FitAddon } from '../vendor/addon-fit/addon-fit.mjs';
+import { WebLinksAddon } from '../vendor/addon-web-links/addon-web-links.mjs';
+
+const encoder = new TextEncoder();
+const MAX_PENDING = 64 * 1024; // input typed while reconnecting, sent on resume
+const GIVE_UP_AFTER = 10; // failed connection attempts in a row
+
+/**
+ * Creates a terminal in element and connects it to url (ws: or wss:).
+ * @param {HTMLElement} element
+ * @param {{url: string, onStatus?: (state: string, detail?: string) => void, readOnly?: boolean, fontSize?: number}} opts
+ */
+export function attachTerminal(element, opts) {
+  const onStatus = opts.onStatus || (() => {});
+  const readOnly = !!opts.readOnly;
+  const term = new Terminal({
+    cursorBlink: !readOnly,
+    disableStdin: readOnly,
+    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+    fontSize: opts.fontSize || 14,
+    scrollback: 5000,
+    theme: { background: '#1e1e2e', foreground: '#e6e6e6', cursor: '#f5e0dc', selectionBackground: '#585b70' },
+  });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.loadAddon(new WebLinksAddon((ev, uri) => {
+    ev.preventDefault();
+    window.open(uri, '_blank', 'noopener,noreferrer');
+  }));
+  const dropStyles = adoptInlineStyles(element);
+  term.open(element);
+
+  let ws = null;
+  let received = 0; // output bytes written to the screen: the hello offset
+  let resumed = false; // the server has told us where its output resumes
+  let closed = false; // for good: exit, close(), or gave up
+  let disposed = false;
+  let failures = 0; // connection attempts in a row that never resumed
+  let retryTimer = 0;
+  let pending = []; // input typed while not connected
+  let pendingBytes = 0;
+
+  function status(state, detail) {
+    try {
+      onStatus(state, detail || '');
+    } catch (e) {
+      console.error('terminal status callback', e);
+    }
+  }
+
+  function sendControl(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  function sendInput(bytes) {
+    if (readOnly || closed) return false;
+    if (ws && ws.readyState === WebSocket.OPEN && resumed) {
+      ws.send(bytes);
+      return true;
+    }
+    if (pendingBytes + bytes.length > MAX_PENDING) return false;
+    pending.push(bytes);
+    pendingBytes += bytes.length;
+    return true;
+  }
+
+  function sendSize() {
+    if (!readOnly) sendControl({ type: 'resize', cols: term.cols, rows: term.rows });
+  }
+
+  function connect() {
+    if (closed) return;
+    status(failures === 0 && received === 0 ? 'connecting' : 'reconnecting', failures ? `attempt ${failures + 1}` : '');
+    resumed = false;
+    const sock = new WebSocket(opts.url);
+    sock.binaryType = 'arraybuffer';
+    ws = sock;
+    sock.onopen = () => {
+      sock.send(JSON.stringify({ type: 'hello', offset: received }));
+      refit();
+      sendSize();
+    };
+    sock.onmessage = (ev) => {
+      if (sock !== ws) return;
+      if (typeof ev.data !== 'string') {
+        const bytes = new Uint8Array(ev.data);
+        received += bytes.length;
+        term.write(bytes);
+        return;
+      }
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      switch (msg.type) {
+        case 'resume':
+          if (msg.offset < received) term.reset(); // a new shell: start a clean screen
+          received = msg.offset;
+          resumed = true;
+          failures = 0;
+          for (const b of pending) sock.send(b);
+          pending = [];
+          pendingBytes = 0;
+          status('connected');
+          break;
+        case 'info':
+          term.write(`\r\n\x1b[2m[${String(msg.message).replace(/[\x00-\x1f]/g, ' ')}]\x1b[0m\r\n`);
+          break;
+        case 'exit':
+          closed = true;
+          status('closed', msg.reason || 'the shell ended');
+          break;
+      }
+    };
+    sock.onclose = (ev) => {
+      if (sock !== ws) return;
+      ws = null;
+      if (closed) {
+        return;
+      }
+      if (ev.code === 1008 || ev.code === 1009) {
+        // The server refused what we sent: retrying would repeat it.
+        closed = true;
+        status('closed', ev.reason || 'protocol error');
+        return;
+      }
+      if (!resumed) failures++;
+      if (failures >= GIVE_UP_AFTER) {
+        closed = true;
+        status('closed', 'cannot reach the terminal');
+        return;
+      }
+      // 0.5 s, 1 s, 2 s … up to 10 s, with jitter so a restarted server is
+      // not hit by every browser at once.
+      const delay = Math.min(10000, 500 * 2 ** Math.max(0, failures - 1)) * (0.75 + Math.random() / 2);
+      status('reconnecting', `retrying in ${Math.ceil(delay / 1000)} s`);
+      retryTimer = setTimeout(connect, delay);
+    };
+  }
+
+  term.onData((data) => sendInput(encoder.encode(data)));
+  term.onBinary((data) => sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+  term.onResize(() => sendSize());
+
+  let fitFrame = 0;
+  function refit() {
+    cancelAnimationFrame(fitFrame);
+    fitFrame = requestAnimationFrame(() => {
+      if (element.clientWidth > 0 && element.clientHeight > 0) {
+        try {
+          fit.fit();
+        } catch {
+          /* not rendered yet */
+        }
+      }
+    });
+  }
+  const observer = new ResizeObserver(refit);
+  observer.observe(element);
+  window.addEventListener('resize', refit);
+  refit();
+
+  // Reconnect at once when the network comes back or the tab wakes up.
+  function wake() {
+    if (!closed && !ws && retryTimer) {
+      clearTimeout(retryTimer);
+      retryTimer = 0;
+      connect();
+    }
+  }
+  window.addEventListener('online', wake);
+  document.addEventListener('visibilitychange', wake);
+
+  connect();
+
+  function close() {
+    if (disposed) return;
+    disposed = true;
+    closed = true;
+    clearTimeout(retryTimer);
+    if (ws) ws.close(1000, 'closed by the page');
+    ws = null;
+    observer.disconnect();
+    window.removeEventListener('resize', refit);
+    window.removeEventListener('online', wake);
+    document.removeEventListener('visibilitychange', wake);
+    term.dispose();
+    dropStyles();
+  }
+
+  return {
+    term,
+    /** Types text into the shell as if the learner had typed it. */
+    typeText(text) {
+      return sendInput(encoder.encode(String(text)));
+    },
+    focus() {
+      term.focus();
+    },
+    fit: refit,
+    /** Bytes of output received so far. */
+    get offset() {
+      return received;
+    },
+    get connected() {
+      return resumed && !!ws && ws.readyState === WebSocket.OPEN;
+    },
+    close,
+    dispose: close,
+  };
+}
+
+// adoptInlineStyles mirrors the <style> elements xterm.js creates under
+// root into constructed stylesheets: our Content-Security-Policy
+// (style-src 'self') blocks inline <style>, but not adopted sheets.
+function adoptInlineStyles(root) {
+  if (!('adoptedStyleSheets' in document) || typeof CSSStyleSheet !== 'function') return () => {};
+  const sheets = new Map();
+  const sync = (styleEl) => {
+    let sheet = sheets.get(styleEl);
+    if (!sheet) {
+      sheet = new CSSStyleSheet();
+      sheets.set(styleEl, sheet);
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    }
+    try {
+      sheet.replaceSync(styleEl.textContent || '');
+    } catch (e) {
+      console.warn('terminal style', e);
+    }
+  };
+  const drop = (styleEl) => {
+    const sheet = sheets.get(styleEl);
+    if (!sheet) return;
+    sheets.delete(styleEl);
+    document.adoptedStyleSheets = document.adoptedStyleSheets.filter((s) => s !== sheet);
+  };
+  const styleOf = (node) => {
+    if (!node) return null;
+    if (node.nodeName === 'STYLE') return node;
+    return node.parentNode && node.parentNode.nodeName === 'STYLE' ? node.parentNode : null;
+  };
+  const observer = new MutationObserver((records) => {
+    for (const r of records) {
+      for (const n of r.addedNodes || []) {
+        if (n.nodeName === 'STYLE') sync(n);
+        else if (n.querySelectorAll) n.querySelectorAll('style').forEach(sync);
+      }
+      for (const n of r.removedNodes || []) {
+        if (n.nodeName === 'STYLE') drop(n);
+        else if (n.querySelectorAll) n.querySelectorAll('style').forEach(drop);
+      }
+      const s = styleOf(r.target);
+      if (s && s.isConnected) sync(s);
+    }
+  });
+  observer.observe(root, { childList: true, subtree: true, characterData: true });
+  return () => {
+    observer.disconnect();
+    for (const el of [...sheets.keys()]) drop(el);
+  };
+}

@@ -1,0 +1,352 @@
+package grader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubelab/kubelab/labs"
+)
+
+// TaskResult is the grade of one task.
+type TaskResult struct {
+	ID, Title string
+	Points    int
+	Score     float64 // partial credit: Points × passed checks / checks
+	Passed    bool    // every check passed
+	Checks    []CheckResult
+}
+
+// CheckResult is the outcome of one check.
+type CheckResult struct {
+	Passed  bool
+	Message string // what the learner should achieve (the check's message)
+	Detail  string // expected vs actual, e.g. "expected: object.spec.replicas == 3; actual: 2"
+	// Error is set when the check could not be evaluated (timeout, API
+	// error, CEL runtime error): the result says nothing about the learner's
+	// progress and must not be shown as "not yet".
+	Error string
+}
+
+// ErrUnknownTask is returned by EvaluateTask for a task the chapter lacks.
+var ErrUnknownTask = errors.New("unknown task")
+
+// Evaluate grades every task of the chapter against the target, reading the
+// API directly. Checks that cannot be evaluated carry an Error.
+func (p *Program) Evaluate(ctx context.Context, t Target) []TaskResult {
+	src := newMemoSource(apiSource{dyn: t.Dynamic})
+	p.prefetch(ctx, t, src)
+	out := make([]TaskResult, len(p.tasks))
+	for i, ct := range p.tasks {
+		out[i] = p.evalTask(ctx, t, src, ct)
+	}
+	return out
+}
+
+// EvaluateTask grades one task; the error is ErrUnknownTask (wrapped) when the
+// chapter has no such task.
+func (p *Program) EvaluateTask(ctx context.Context, t Target, taskID string) (TaskResult, error) {
+	ct, ok := p.byID[taskID]
+	if !ok {
+		return TaskResult{}, fmt.Errorf("task %q of chapter %s: %w", taskID, p.chapter, ErrUnknownTask)
+	}
+	return p.evalTask(ctx, t, newMemoSource(apiSource{dyn: t.Dynamic}), ct), nil
+}
+
+// prefetch issues the chapter's distinct reads concurrently, so an
+// evaluation costs about one round trip rather than one per object; the
+// checks then read from the memo. Failed reads are retried (and reported)
+// by the checks themselves.
+func (p *Program) prefetch(ctx context.Context, t Target, m *memoSource) {
+	type read struct {
+		gvr      schema.GroupVersionResource
+		ns, name string
+		sel      labels.Selector
+	}
+	seen := map[string]bool{}
+	var reads []read
+	for _, ct := range p.tasks {
+		for _, cc := range ct.checks {
+			ns, err := t.namespace(cc.spec.Resource.Namespace)
+			if err != nil {
+				continue
+			}
+			gvr, err := t.resource(cc.gvk)
+			if err != nil {
+				continue
+			}
+			r := read{gvr: gvr, ns: ns, name: cc.spec.Resource.Name, sel: cc.sel}
+			k := gvr.String() + "|" + ns + "|" + r.name
+			if cc.sel != nil {
+				k += "|" + cc.sel.String()
+			}
+			if !seen[k] {
+				seen[k] = true
+				reads = append(reads, r)
+			}
+		}
+	}
+	if len(reads) < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.checkTimeout())
+	defer cancel()
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, 8)
+	for _, r := range reads {
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			if r.name != "" {
+				_, _ = m.get(ctx, r.gvr, r.ns, r.name)
+			} else {
+				_, _ = m.list(ctx, r.gvr, r.ns, r.sel)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compiledTask) TaskResult {
+	r := TaskResult{ID: ct.task.ID, Title: ct.task.Title, Points: ct.task.Points, Checks: make([]CheckResult, len(ct.checks))}
+	if r.Points == 0 {
+		r.Points = 1
+	}
+	passed := 0
+	for i, cc := range ct.checks {
+		cctx, cancel := context.WithTimeout(ctx, p.checkTimeout())
+		r.Checks[i] = evalCheck(cctx, t, src, cc)
+		cancel()
+		if r.Checks[i].Passed {
+			passed++
+		}
+	}
+	if n := len(ct.checks); n > 0 {
+		r.Score = float64(r.Points) * float64(passed) / float64(n)
+		r.Passed = passed == n
+	}
+	return r
+}
+
+// evalCheck evaluates one check; every failure to evaluate becomes Error.
+func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) CheckResult {
+	res := CheckResult{Message: cc.spec.Message}
+	fail := func(err error) CheckResult {
+		res.Passed = false
+		res.Error = err.Error()
+		if ctx.Err() != nil {
+			res.Error = "timed out: " + res.Error
+		}
+		return res
+	}
+	ns, err := t.namespace(cc.spec.Resource.Namespace)
+	if err != nil {
+		return fail(err)
+	}
+	gvr, err := t.resource(cc.gvk)
+	if err != nil {
+		return fail(err)
+	}
+	kind := cc.spec.Resource.Kind
+	var objs []*unstructured.Unstructured
+	if name := cc.spec.Resource.Name; name != "" {
+		obj, err := src.get(ctx, gvr, ns, name)
+		if err != nil {
+			return fail(err)
+		}
+		if obj == nil {
+			res.Detail = fmt.Sprintf("no %s %q in namespace %s", kind, name, ns)
+			return res
+		}
+		objs = []*unstructured.Unstructured{obj}
+	} else {
+		objs, err = src.list(ctx, gvr, ns, cc.sel)
+		if err != nil {
+			return fail(err)
+		}
+		sort.Slice(objs, func(i, j int) bool { return objs[i].GetName() < objs[j].GetName() })
+	}
+
+	matched := 0
+	var firstMiss *unstructured.Unstructured
+	var firstMissActual string
+	for _, obj := range objs {
+		ok, actual, err := cc.evalObject(ctx, obj)
+		if err != nil {
+			return fail(fmt.Errorf("%s %q: %w", kind, obj.GetName(), err))
+		}
+		if ok {
+			matched++
+		} else if firstMiss == nil {
+			firstMiss, firstMissActual = obj, actual
+		}
+	}
+
+	n := len(objs)
+	what := describeSelection(cc.spec.Resource, ns)
+	miss := ""
+	if firstMiss != nil {
+		miss = fmt.Sprintf("expected: %s; actual: %s", cc.spec.Expect, firstMissActual)
+		if cc.spec.Resource.Name == "" {
+			miss = fmt.Sprintf("%s %q: %s", kind, firstMiss.GetName(), miss)
+		}
+	}
+	switch cc.spec.Match {
+	case labs.MatchAny:
+		res.Passed = matched > 0
+		switch {
+		case n == 0:
+			res.Detail = "no " + what
+		case !res.Passed:
+			res.Detail = fmt.Sprintf("none of %d %s match; %s", n, kindPlural(kind), miss)
+		}
+	case labs.MatchCount:
+		res.Passed = (cc.spec.Min == nil || matched >= *cc.spec.Min) && (cc.spec.Max == nil || matched <= *cc.spec.Max)
+		if !res.Passed {
+			res.Detail = fmt.Sprintf("%d of %d %s match (want %s)", matched, n, kindPlural(kind), bounds(cc.spec.Min, cc.spec.Max))
+			if n == 0 {
+				res.Detail = fmt.Sprintf("no %s (want %s)", what, bounds(cc.spec.Min, cc.spec.Max))
+			}
+		}
+	default: // labs.MatchAll
+		res.Passed = n > 0 && matched == n
+		switch {
+		case n == 0:
+			res.Detail = "no " + what
+		case !res.Passed && n == 1:
+			res.Detail = miss
+		case !res.Passed:
+			res.Detail = fmt.Sprintf("%d of %d %s match (want all); %s", matched, n, kindPlural(kind), miss)
+		}
+	}
+	return res
+}
+
+// describeSelection says what a check selects, for "no …" details.
+func describeSelection(r labs.Resource, ns string) string {
+	switch {
+	case r.Name != "":
+		return fmt.Sprintf("%s %q in namespace %s", r.Kind, r.Name, ns)
+	case r.Selector != "":
+		return fmt.Sprintf("%s matching %q in namespace %s", r.Kind, r.Selector, ns)
+	}
+	return fmt.Sprintf("%s in namespace %s", r.Kind, ns)
+}
+
+func bounds(minV, maxV *int) string {
+	switch {
+	case minV != nil && maxV != nil && *minV == *maxV:
+		return fmt.Sprintf("exactly %d", *minV)
+	case minV != nil && maxV != nil:
+		return fmt.Sprintf("between %d and %d", *minV, *maxV)
+	case minV != nil:
+		return fmt.Sprintf("at least %d", *minV)
+	case maxV != nil:
+		return fmt.Sprintf("at most %d", *maxV)
+	}
+	return "any number"
+}
+
+// evalObject evaluates expect on one object. actual is the rendered actual
+// side, computed only when expect does not hold.
+func (cc *compiledCheck) evalObject(ctx context.Context, obj *unstructured.Unstructured) (bool, string, error) {
+	if cc.expect == nil {
+		return true, "", nil
+	}
+	vars := map[string]any{"object": obj.Object}
+	v, _, err := cc.expect.ContextEval(ctx, vars)
+	if err != nil {
+		if isMissingField(err) {
+			// The learner's object lacks a field the check reads: that is
+			// "not yet", not an evaluation failure.
+			return false, "field missing (" + err.Error() + ")", nil
+		}
+		if ctx.Err() != nil {
+			return false, "", fmt.Errorf("evaluate expect: %w", ctx.Err())
+		}
+		return false, "", fmt.Errorf("evaluate expect: %w", err)
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, "", fmt.Errorf("expect gave %s, not a bool", v.Type().TypeName())
+	}
+	if b {
+		return true, "", nil
+	}
+	return false, cc.renderActual(ctx, vars), nil
+}
+
+// renderActual shows the actual side of a failed check; without one, it
+// says the expectation was false.
+func (cc *compiledCheck) renderActual(ctx context.Context, vars map[string]any) string {
+	if cc.actual == nil {
+		return "false"
+	}
+	v, _, err := cc.actual.ContextEval(ctx, vars)
+	if err != nil {
+		if isMissingField(err) {
+			return "<missing>"
+		}
+		return "<" + err.Error() + ">"
+	}
+	return formatValue(v)
+}
+
+func isMissingField(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "no such key") || strings.Contains(s, "no such attribute") ||
+		strings.Contains(s, "index out of range")
+}
+
+// maxActual bounds how much of an actual value a detail shows.
+const maxActual = 200
+
+// formatValue renders a CEL value as compact JSON.
+func formatValue(v ref.Val) string {
+	b, err := json.Marshal(nativeOf(v))
+	s := string(b)
+	if err != nil {
+		s = fmt.Sprint(v.Value())
+	}
+	if len(s) > maxActual {
+		s = s[:maxActual] + "…"
+	}
+	return s
+}
+
+func nativeOf(v ref.Val) any {
+	switch x := v.(type) {
+	case traits.Mapper:
+		out := map[string]any{}
+		it := x.Iterator()
+		for it.HasNext() == types.True {
+			k := it.Next()
+			out[fmt.Sprint(nativeOf(k))] = nativeOf(x.Get(k))
+		}
+		return out
+	case traits.Lister:
+		var out []any
+		it := x.Iterator()
+		for it.HasNext() == types.True {
+			out = append(out, nativeOf(it.Next()))
+		}
+		return out
+	}
+	switch x := v.Value().(type) {
+	case fmt.Stringer:
+		return x.String()
+	default:
+		return x
+	}
+}

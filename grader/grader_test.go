@@ -1,0 +1,366 @@
+package grader_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
+)
+
+func TestMain(m *testing.M) { simclustertest.Main(m) }
+
+func intp(i int) *int { return &i }
+
+// sandbox is a primary namespace and one extra ("dev") in the simcluster.
+type sandbox struct {
+	target  grader.Target
+	ns, dev string
+	dyn     dynamic.Interface
+}
+
+func newSandbox(t testing.TB) sandbox {
+	t.Helper()
+	ns, dev := simclustertest.Namespace(t), simclustertest.Namespace(t)
+	cfg := simclustertest.Cluster(t).AdminConfig()
+	target, err := grader.NewTarget(cfg, ns, map[string]string{"dev": dev})
+	if err != nil {
+		t.Fatalf("NewTarget: %v", err)
+	}
+	return sandbox{target: target, ns: ns, dev: dev, dyn: target.Dynamic}
+}
+
+var gvrs = map[string]schema.GroupVersionResource{
+	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
+	"ConfigMap":  {Version: "v1", Resource: "configmaps"},
+	"Pod":        {Version: "v1", Resource: "pods"},
+}
+
+// apply creates objects from YAML documents in namespace ns.
+func (s sandbox) apply(t testing.TB, ns, docs string) {
+	t.Helper()
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatalf("parse %q: %v", doc, err)
+		}
+		if _, err := s.dyn.Resource(gvrs[obj.GetKind()]).Namespace(ns).Create(t.Context(), obj, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s %s: %v", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+}
+
+const objects = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: nginx, image: "nginx:1.25"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, labels: {tier: front}}
+spec: {containers: [{name: c, image: "nginx:1.25"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, labels: {tier: front}}
+spec: {containers: [{name: c, image: "nginx:1.27"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, labels: {tier: front}}
+spec: {containers: [{name: c, image: "busybox:1.36"}]}`
+
+func TestCheckKinds(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.apply(t, s.ns, objects)
+	s.apply(t, s.dev, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: dev}")
+
+	deploy := labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
+	front := labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "tier=front"}
+	nginx := "object.spec.containers[0].image.startsWith('nginx')"
+	tests := []struct {
+		name  string
+		check labs.Check
+		want  grader.CheckResult
+	}{
+		{"named exists", labs.Check{Resource: deploy}, grader.CheckResult{Passed: true}},
+		{"named expect holds", labs.Check{Resource: deploy, Expect: "object.spec.replicas == 2"}, grader.CheckResult{Passed: true}},
+		{"named expect fails", labs.Check{Resource: deploy, Expect: "object.spec.replicas == 3", Message: "scale web to 3"},
+			grader.CheckResult{Message: "scale web to 3", Detail: "expected: object.spec.replicas == 3; actual: 2"}},
+		{"named missing", labs.Check{Resource: labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "api"}},
+			grader.CheckResult{Detail: fmt.Sprintf(`no Deployment "api" in namespace %s`, s.ns)}},
+		{"missing field is not yet", labs.Check{Resource: deploy, Expect: "object.spec.paused == true"},
+			grader.CheckResult{Detail: "expected: object.spec.paused == true; actual: field missing (no such key: paused)"}},
+		{"all holds", labs.Check{Resource: front, Expect: "object.spec.containers.size() == 1"}, grader.CheckResult{Passed: true}},
+		{"all fails", labs.Check{Resource: front, Expect: nginx},
+			grader.CheckResult{Detail: `2 of 3 Pods match (want all); Pod "c": expected: ` + nginx + "; actual: false"}},
+		{"all of nothing fails", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "tier=back"}},
+			grader.CheckResult{Detail: fmt.Sprintf(`no Pod matching "tier=back" in namespace %s`, s.ns)}},
+		{"any holds", labs.Check{Resource: front, Match: labs.MatchAny, Expect: "object.metadata.name == 'b'"}, grader.CheckResult{Passed: true}},
+		{"any fails", labs.Check{Resource: front, Match: labs.MatchAny, Expect: "object.metadata.name == 'z'"},
+			grader.CheckResult{Detail: `none of 3 Pods match; Pod "a": expected: object.metadata.name == 'z'; actual: "a"`}},
+		{"count within", labs.Check{Resource: front, Match: labs.MatchCount, Min: intp(2), Max: intp(2), Expect: nginx}, grader.CheckResult{Passed: true}},
+		{"count below min", labs.Check{Resource: front, Match: labs.MatchCount, Min: intp(3), Expect: nginx},
+			grader.CheckResult{Detail: "2 of 3 Pods match (want at least 3)"}},
+		{"count above max", labs.Check{Resource: front, Match: labs.MatchCount, Max: intp(1), Expect: nginx},
+			grader.CheckResult{Detail: "2 of 3 Pods match (want at most 1)"}},
+		{"count zero allowed", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "tier=back"}, Match: labs.MatchCount, Max: intp(0)}, grader.CheckResult{Passed: true}},
+		{"whole kind", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod"}, Match: labs.MatchCount, Min: intp(3)}, grader.CheckResult{Passed: true}},
+		{"extra namespace", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: "dev"}, Expect: "object.data.mode == 'prod'"},
+			grader.CheckResult{Detail: `expected: object.data.mode == 'prod'; actual: "dev"`}},
+		{"not in the primary namespace", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings"}},
+			grader.CheckResult{Detail: fmt.Sprintf(`no ConfigMap "settings" in namespace %s`, s.ns)}},
+		{"unknown logical namespace", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "prod"}},
+			grader.CheckResult{Error: `the sandbox has no namespace "prod"`}},
+		{"a real namespace name is not a logical one", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "kube-system"}},
+			grader.CheckResult{Error: `the sandbox has no namespace "kube-system"`}},
+		{"cluster-scoped kind", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Namespace", Name: s.ns}},
+			grader.CheckResult{Error: "kind Namespace is cluster-scoped; checks read only the sandbox's namespaces"}},
+		{"runtime error", labs.Check{Resource: deploy, Expect: "object.spec.replicas / 0 == 1"},
+			grader.CheckResult{Error: `Deployment "web": evaluate expect: division by zero`}},
+		{"non-bool result", labs.Check{Resource: deploy, Expect: "object.spec.replicas"},
+			grader.CheckResult{Error: `Deployment "web": expect gave int, not a bool`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Title: "T", Points: 1, Checks: []labs.Check{tt.check}}}}
+			prog, err := grader.Compile(ch)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			got := prog.Evaluate(t.Context(), s.target)
+			if diff := cmp.Diff(tt.want, got[0].Checks[0]); diff != "" {
+				t.Errorf("check result (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnknownKind(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	prog, err := grader.Compile(&labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "example.com/v1", Kind: "Widget", Name: "w"}},
+	}}}})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	got := prog.Evaluate(t.Context(), s.target)[0].Checks[0]
+	if got.Passed || !strings.Contains(got.Error, "kind Widget: no matches for kind") {
+		t.Errorf("check result = %+v, want an error about the unknown kind", got)
+	}
+}
+
+func TestPartialCredit(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.apply(t, s.ns, objects)
+	deploy := labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{
+		{ID: "scale", Title: "Scale", Points: 3, Checks: []labs.Check{
+			{Resource: deploy, Expect: "object.spec.replicas == 2"},
+			{Resource: deploy, Expect: "object.metadata.labels.app == 'web'"},
+			{Resource: deploy, Expect: "object.spec.replicas == 5"},
+		}},
+		{ID: "done", Title: "Done", Checks: []labs.Check{{Resource: deploy}}},
+		{ID: "none", Title: "None", Points: 2, Checks: []labs.Check{{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Name: "zz"}}}},
+	}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	type score struct {
+		ID     string
+		Points int
+		Score  float64
+		Passed bool
+	}
+	var got []score
+	for _, r := range prog.Evaluate(t.Context(), s.target) {
+		got = append(got, score{r.ID, r.Points, r.Score, r.Passed})
+	}
+	want := []score{{"scale", 3, 2, false}, {"done", 1, 1, true}, {"none", 2, 0, false}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scores (-want +got):\n%s", diff)
+	}
+
+	r, err := prog.EvaluateTask(t.Context(), s.target, "done")
+	if err != nil || !r.Passed {
+		t.Errorf("EvaluateTask(done) = %+v, %v; want passed", r, err)
+	}
+	if _, err := prog.EvaluateTask(t.Context(), s.target, "nope"); !errors.Is(err, grader.ErrUnknownTask) {
+		t.Errorf("EvaluateTask(nope) error = %v, want ErrUnknownTask", err)
+	}
+}
+
+// TestTimeout grades against an API server that accepts requests and never
+// answers: every check must come back as an evaluation error, in time.
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	dyn, err := dynamic.NewForConfig(&rest.Config{Host: hang.URL})
+	if err != nil {
+		t.Fatalf("dynamic client: %v", err)
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, meta.RESTScopeNamespace)
+	target := grader.Target{Dynamic: dyn, Mapper: mapper, Namespace: "learner"}
+	prog, err := grader.Compile(&labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}},
+		{Resource: labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Selector: "app=web"}},
+	}}}})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	prog.CheckTimeout = 100 * time.Millisecond
+	res := prog.Evaluate(t.Context(), target)[0]
+	if res.Passed || res.Score != 0 {
+		t.Errorf("task = %+v, want not passed", res)
+	}
+	for i, c := range res.Checks {
+		if c.Passed || !strings.HasPrefix(c.Error, "timed out: ") {
+			t.Errorf("check %d = %+v, want a timed-out error", i, c)
+		}
+	}
+
+	// Live, the caches never fill: the results say so, and Watch still
+	// stops with its context.
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan []grader.TaskResult, 1)
+	done := make(chan error, 1)
+	go func() { done <- prog.Watch(ctx, target, func(r []grader.TaskResult) { got <- r }) }()
+	select {
+	case rs := <-got:
+		want := "timed out: the sandbox's API did not answer within 100ms"
+		if c := rs[0].Checks; len(c) != 2 || c[0].Error != want || c[1].Error != want {
+			t.Errorf("live checks = %+v, want %q", c, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no live result from a silent API server")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Watch did not return after its context ended")
+	}
+}
+
+// TestWatch changes objects and waits for the results to arrive.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.apply(t, s.ns, objects)
+	deploy := labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{
+		{ID: "scale", Title: "Scale", Checks: []labs.Check{{Resource: deploy, Expect: "object.spec.replicas == 4"}}},
+		{ID: "config", Title: "Config", Checks: []labs.Check{{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: "dev"}, Expect: "object.data.mode == 'prod'"}}},
+		{ID: "pods", Title: "Pods", Checks: []labs.Check{{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "tier=front"}, Match: labs.MatchCount, Min: intp(3)}}},
+	}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	updates := make(chan []grader.TaskResult, 16)
+	done := make(chan error, 1)
+	go func() { done <- prog.Watch(ctx, s.target, func(r []grader.TaskResult) { updates <- r }) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Watch did not return after its context ended")
+		}
+	}()
+
+	type brief struct {
+		ID     string
+		Passed bool
+		Detail string
+	}
+	next := func() []brief {
+		t.Helper()
+		select {
+		case rs := <-updates:
+			var out []brief
+			for _, r := range rs {
+				d := ""
+				if !r.Passed {
+					d = r.Checks[0].Detail + r.Checks[0].Error
+				}
+				out = append(out, brief{r.ID, r.Passed, d})
+			}
+			return out
+		case <-time.After(20 * time.Second):
+			t.Fatal("no result update")
+			return nil
+		}
+	}
+	want := []brief{
+		{"scale", false, "expected: object.spec.replicas == 4; actual: 2"},
+		{"config", false, fmt.Sprintf(`no ConfigMap "settings" in namespace %s`, s.dev)},
+		{"pods", true, ""},
+	}
+	if diff := cmp.Diff(want, next()); diff != "" {
+		t.Fatalf("first update (-want +got):\n%s", diff)
+	}
+
+	patch := []byte(`{"spec":{"replicas":4}}`)
+	if _, err := s.dyn.Resource(gvrs["Deployment"]).Namespace(s.ns).Patch(t.Context(), "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	// The deployment controller also updates status; only the change of
+	// result is reported, once.
+	if diff := cmp.Diff([]brief{{"scale", true, ""}}, next()); diff != "" {
+		t.Fatalf("after scaling (-want +got):\n%s", diff)
+	}
+
+	s.apply(t, s.dev, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: prod}")
+	if diff := cmp.Diff([]brief{{"config", true, ""}}, next()); diff != "" {
+		t.Fatalf("after the config map (-want +got):\n%s", diff)
+	}
+
+	if err := s.dyn.Resource(gvrs["Pod"]).Namespace(s.ns).Delete(t.Context(), "a", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatalf("delete pod: %v", err)
+	}
+	if diff := cmp.Diff([]brief{{"pods", false, "2 of 2 Pods match (want at least 3)"}}, next()); diff != "" {
+		t.Fatalf("after deleting a pod (-want +got):\n%s", diff)
+	}
+	select {
+	case rs := <-updates:
+		t.Errorf("unexpected update %+v", rs)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -1,0 +1,192 @@
+package grader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+)
+
+// Target is one learner's sandbox as the grader sees it: a client with
+// kubelab's own credentials, and the only namespaces it may read. Every read
+// the grader makes is a namespaced request to Namespace or one of the values
+// of Namespaces, so a check can never see outside the sandbox.
+type Target struct {
+	Dynamic    dynamic.Interface
+	Mapper     meta.RESTMapper
+	Namespace  string            // the sandbox's primary namespace
+	Namespaces map[string]string // extra namespaces: logical name → real name
+}
+
+// NewTarget builds a Target from kubelab's (admin) client configuration and
+// the sandbox's namespaces. The REST mapper is discovery-backed and cached:
+// it asks the API server once, and again only for a kind it does not know
+// (e.g. a CRD created later).
+func NewTarget(cfg *rest.Config, namespace string, extra map[string]string) (Target, error) {
+	if namespace == "" {
+		return Target{}, errors.New("grader target: namespace is required")
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return Target{}, fmt.Errorf("grader target: dynamic client: %w", err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return Target{}, fmt.Errorf("grader target: discovery client: %w", err)
+	}
+	mapper := restmapper.NewShortcutExpander(
+		restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), dc, nil)
+	return Target{Dynamic: dyn, Mapper: mapper, Namespace: namespace, Namespaces: extra}, nil
+}
+
+// namespace resolves a check's logical namespace to the real one.
+func (t Target) namespace(logical string) (string, error) {
+	if logical == "" {
+		if t.Namespace == "" {
+			return "", errors.New("the sandbox has no namespace")
+		}
+		return t.Namespace, nil
+	}
+	ns, ok := t.Namespaces[logical]
+	if !ok || ns == "" {
+		return "", fmt.Errorf("the sandbox has no namespace %q", logical)
+	}
+	return ns, nil
+}
+
+// resource maps a kind to the namespaced resource that serves it.
+func (t Target) resource(gvk schema.GroupVersionKind) (schema.GroupVersionResource, error) {
+	if t.Mapper == nil {
+		return schema.GroupVersionResource{}, errors.New("the target has no REST mapper")
+	}
+	m, err := t.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return schema.GroupVersionResource{}, fmt.Errorf("kind %s: %w", gvk.Kind, err)
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		// A sandbox owns only namespaces: cluster-scoped objects are not its.
+		return schema.GroupVersionResource{}, fmt.Errorf("kind %s is cluster-scoped; checks read only the sandbox's namespaces", gvk.Kind)
+	}
+	return m.Resource, nil
+}
+
+// source reads objects for a check: the API (on demand) or informer caches
+// (live).
+type source interface {
+	// get returns nil, nil when the object does not exist.
+	get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error)
+	list(ctx context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error)
+}
+
+// apiSource reads through the dynamic client, always namespaced.
+type apiSource struct{ dyn dynamic.Interface }
+
+func (s apiSource) get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
+	if ns == "" {
+		return nil, errors.New("refusing a read outside the sandbox's namespaces")
+	}
+	obj, err := s.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s/%s: %w", gvr.Resource, ns, name, err)
+	}
+	return obj, nil
+}
+
+func (s apiSource) list(ctx context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error) {
+	if ns == "" {
+		return nil, errors.New("refusing a read outside the sandbox's namespaces")
+	}
+	opts := metav1.ListOptions{}
+	if sel != nil && !sel.Empty() {
+		opts.LabelSelector = sel.String()
+	}
+	l, err := s.dyn.Resource(gvr).Namespace(ns).List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, err)
+	}
+	out := make([]*unstructured.Unstructured, len(l.Items))
+	for i := range l.Items {
+		out[i] = &l.Items[i]
+	}
+	return out, nil
+}
+
+// memoSource remembers the reads of one evaluation, so checks that look at
+// the same object (most checks of a chapter do) cost one request and see one
+// consistent state. Failed reads are not remembered: the next check retries.
+type memoSource struct {
+	mu    sync.Mutex // prefetch fills it concurrently
+	src   source
+	gets  map[string]*unstructured.Unstructured
+	lists map[string][]*unstructured.Unstructured
+}
+
+func newMemoSource(src source) *memoSource {
+	return &memoSource{src: src, gets: map[string]*unstructured.Unstructured{}, lists: map[string][]*unstructured.Unstructured{}}
+}
+
+func (m *memoSource) get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
+	k := gvr.String() + "|" + ns + "|" + name
+	m.mu.Lock()
+	obj, ok := m.gets[k]
+	m.mu.Unlock()
+	if ok {
+		return obj, nil
+	}
+	obj, err := m.src.get(ctx, gvr, ns, name)
+	if err == nil {
+		m.mu.Lock()
+		m.gets[k] = obj
+		m.mu.Unlock()
+	}
+	return obj, err
+}
+
+func (m *memoSource) list(ctx context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error) {
+	k := gvr.String() + "|" + ns
+	if sel != nil {
+		k += "|" + sel.String()
+	}
+	m.mu.Lock()
+	objs, ok := m.lists[k]
+	m.mu.Unlock()
+	if ok {
+		return append([]*unstructured.Unstructured(nil), objs...), nil
+	}
+	objs, err := m.src.list(ctx, gvr, ns, sel)
+	if err == nil {
+		m.mu.Lock()
+		m.lists[k] = objs
+		m.mu.Unlock()
+	}
+	return append([]*unstructured.Unstructured(nil), objs...), err
+}
+
+// kindPlural is a readable plural for details ("3 Pods").
+func kindPlural(kind string) string {
+	switch {
+	case strings.HasSuffix(kind, "ss"), strings.HasSuffix(kind, "x"):
+		return kind + "es"
+	case strings.HasSuffix(kind, "s"): // Endpoints
+		return kind
+	case strings.HasSuffix(kind, "y") && !strings.HasSuffix(kind, "ey"):
+		return kind[:len(kind)-1] + "ies"
+	}
+	return kind + "s"
+}

@@ -1,0 +1,270 @@
+package grader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// debounce collects a burst of object changes (a rollout touches many
+// objects at once) into one re-evaluation, measured from the first change so
+// a steady stream cannot postpone results forever.
+const debounce = 30 * time.Millisecond
+
+// watchKey is one kind in one namespace: what one informer covers.
+type watchKey struct {
+	gvr schema.GroupVersionResource
+	ns  string
+}
+
+// Watch grades the chapter live: it runs informers (namespaced to the
+// sandbox) for exactly the kinds the checks read, and after every change
+// re-evaluates only the tasks that read that kind in that namespace, from
+// the informer caches. fn is called from Watch's goroutine, first with every
+// task once the caches have synced, then with only the tasks whose result
+// changed. Watch returns nil when ctx ends, after every informer goroutine
+// has stopped; it returns an error only if it cannot start.
+func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskResult)) error {
+	if t.Dynamic == nil {
+		return errors.New("watch: the target has no client")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		mu    sync.Mutex
+		dirty = map[int]bool{}
+		kick  = make(chan struct{}, 1)
+	)
+	inf, err := p.startInformers(ctx, t, func(tasks map[int]bool) {
+		mu.Lock()
+		for i := range tasks {
+			dirty[i] = true
+		}
+		mu.Unlock()
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer inf.stop()
+	if !p.waitSynced(ctx, inf, fn) {
+		return nil // ctx ended before the caches filled
+	}
+	src := inf.src
+
+	mu.Lock()
+	clear(dirty)
+	mu.Unlock()
+	last := make([]TaskResult, len(p.tasks))
+	for i, ct := range p.tasks {
+		last[i] = p.evalTask(ctx, t, src, ct)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	fn(append([]TaskResult(nil), last...))
+
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kick:
+		}
+		timer.Reset(debounce)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		mu.Lock()
+		todo := make([]int, 0, len(dirty))
+		for i := range p.tasks { // chapter order
+			if dirty[i] {
+				todo = append(todo, i)
+			}
+		}
+		clear(dirty)
+		mu.Unlock()
+		var changed []TaskResult
+		for _, i := range todo {
+			r := p.evalTask(ctx, t, src, p.tasks[i])
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !reflect.DeepEqual(r, last[i]) {
+				last[i] = r
+				changed = append(changed, r)
+			}
+		}
+		if len(changed) > 0 {
+			fn(changed)
+		}
+	}
+}
+
+// informers are the running informers of one Watch.
+type informers struct {
+	src       cacheSource
+	factories map[string]dynamicinformer.DynamicSharedInformerFactory
+	synced    []cache.InformerSynced
+	cancel    context.CancelFunc
+}
+
+// startInformers starts one informer per (kind, namespace) the checks read;
+// after each change of an object, changed gets the indexes of the tasks
+// that read its kind in its namespace. A check whose kind or namespace does
+// not resolve is left to evalCheck, which reports it.
+func (p *Program) startInformers(ctx context.Context, t Target, changed func(tasks map[int]bool)) (*informers, error) {
+	affects := map[watchKey]map[int]bool{}
+	for i, ct := range p.tasks {
+		for _, cc := range ct.checks {
+			ns, err := t.namespace(cc.spec.Resource.Namespace)
+			if err != nil {
+				continue
+			}
+			gvr, err := t.resource(cc.gvk)
+			if err != nil {
+				continue
+			}
+			k := watchKey{gvr, ns}
+			if affects[k] == nil {
+				affects[k] = map[int]bool{}
+			}
+			affects[k][i] = true
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	in := &informers{
+		src:       cacheSource{listers: map[watchKey]cache.GenericLister{}},
+		factories: map[string]dynamicinformer.DynamicSharedInformerFactory{},
+		cancel:    cancel,
+	}
+	for k, tasks := range affects {
+		f := in.factories[k.ns]
+		if f == nil {
+			f = dynamicinformer.NewFilteredDynamicSharedInformerFactory(t.Dynamic, 0, k.ns, nil)
+			in.factories[k.ns] = f
+		}
+		gi := f.ForResource(k.gvr)
+		h := func(any) { changed(tasks) }
+		if _, err := gi.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    h,
+			UpdateFunc: func(_, _ any) { changed(tasks) },
+			DeleteFunc: h,
+		}); err != nil {
+			in.stop()
+			return nil, fmt.Errorf("watch %s in %s: %w", k.gvr.Resource, k.ns, err)
+		}
+		in.src.listers[k] = gi.Lister()
+		in.synced = append(in.synced, gi.Informer().HasSynced)
+	}
+	for _, f := range in.factories {
+		f.Start(ctx.Done())
+	}
+	return in, nil
+}
+
+// waitSynced waits for the caches; if they take longer than a check may,
+// the sandbox's API is not answering and fn learns so (every check with an
+// Error) while the informers keep trying.
+func (p *Program) waitSynced(ctx context.Context, in *informers, fn func([]TaskResult)) bool {
+	wctx, cancel := context.WithTimeout(ctx, p.checkTimeout())
+	ok := in.waitSynced(wctx)
+	cancel()
+	if ok || ctx.Err() != nil {
+		return ok
+	}
+	out := make([]TaskResult, len(p.tasks))
+	for i, ct := range p.tasks {
+		r := TaskResult{ID: ct.task.ID, Title: ct.task.Title, Points: max(ct.task.Points, 1)}
+		for _, cc := range ct.checks {
+			r.Checks = append(r.Checks, CheckResult{Message: cc.spec.Message,
+				Error: fmt.Sprintf("timed out: the sandbox's API did not answer within %s", p.checkTimeout())})
+		}
+		out[i] = r
+	}
+	fn(out)
+	return in.waitSynced(ctx)
+}
+
+func (in *informers) waitSynced(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), in.synced...)
+}
+
+// stop ends the informers and waits for their goroutines.
+func (in *informers) stop() {
+	in.cancel()
+	for _, f := range in.factories {
+		f.Shutdown()
+	}
+}
+
+// cacheSource reads from the informer caches of Watch.
+type cacheSource struct {
+	listers map[watchKey]cache.GenericLister
+}
+
+func (s cacheSource) lister(gvr schema.GroupVersionResource, ns string) (cache.GenericNamespaceLister, error) {
+	l, ok := s.listers[watchKey{gvr, ns}]
+	if !ok {
+		return nil, fmt.Errorf("%s in %s is not watched", gvr.Resource, ns)
+	}
+	return l.ByNamespace(ns), nil
+}
+
+func (s cacheSource) get(_ context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
+	l, err := s.lister(gvr, ns)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := l.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s/%s from cache: %w", gvr.Resource, ns, name, err)
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("get %s %s/%s from cache: unexpected %T", gvr.Resource, ns, name, obj)
+	}
+	return u, nil
+}
+
+func (s cacheSource) list(_ context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error) {
+	l, err := s.lister(gvr, ns)
+	if err != nil {
+		return nil, err
+	}
+	if sel == nil {
+		sel = labels.Everything()
+	}
+	objs, err := l.List(sel)
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %s from cache: %w", gvr.Resource, ns, err)
+	}
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,522 @@
+package labs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/text"
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Options configure Load.
+type Options struct {
+	// CompileCheck compiles one check's CEL expressions; the grader provides
+	// it (labs must not import the grader). Its error becomes a problem at
+	// the check's line. Nil skips compilation.
+	CompileCheck func(Check) error
+}
+
+// Needs a chapter may declare.
+const (
+	NeedRuntime      = "runtime"       // containers must really run
+	NeedClusterAdmin = "cluster-admin" // cluster-wide rights
+)
+
+var (
+	// chapterDirPrefix marks a root entry as a chapter folder; the full
+	// name must then match chapterDirName.
+	chapterDirPrefix = regexp.MustCompile(`^[0-9][0-9]-`)
+	chapterDirName   = regexp.MustCompile(`^([0-9][0-9])-([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$`)
+	stepFileName     = regexp.MustCompile(`^[0-9][0-9]-[a-z0-9]([a-z0-9-]*[a-z0-9])?\.md$`)
+	dnsLabel         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	objectName       = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9:._-]*[A-Za-z0-9])?$`)
+	apiVersionRE     = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$`)
+	kindRE           = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+)
+
+// imageTypes are the asset extensions served by Catalog.Asset, with their
+// content types (a fixed table: the system MIME database varies by host).
+var imageTypes = map[string]string{
+	".png":  "image/png",
+	".jpg":  "image/jpeg",
+	".jpeg": "image/jpeg",
+	".gif":  "image/gif",
+	".webp": "image/webp",
+	".svg":  "image/svg+xml",
+}
+
+// Load reads every chapter folder (NN-slug) at the root of fsys, validates
+// it strictly and returns the catalog. Other root entries are ignored. All
+// problems found are returned at once as a *ValidationError; other errors
+// mean fsys itself could not be read.
+func Load(fsys fs.FS, opts Options) (*Catalog, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read labs root: %w", err)
+	}
+	l := &loader{fsys: fsys, opts: opts, md: newMarkdownParser()}
+	var chapters []*Chapter
+	for _, e := range entries {
+		if !e.IsDir() || !chapterDirPrefix.MatchString(e.Name()) {
+			continue
+		}
+		if ch := l.chapter(e.Name()); ch != nil {
+			chapters = append(chapters, ch)
+		}
+	}
+	if len(chapters) == 0 && len(l.ps.list) == 0 {
+		l.ps.add(".", 0, "no chapter folders (NN-slug) found")
+	}
+	l.crossChapter(chapters)
+	if err := l.ps.err(); err != nil {
+		return nil, err
+	}
+	return newCatalog(fsys, chapters), nil
+}
+
+type loader struct {
+	fsys fs.FS
+	opts Options
+	md   parser.Parser
+	ps   problems
+	// orderLine is the line of each chapter's explicit order, for duplicates.
+	orderLine map[*Chapter]int
+}
+
+func newMarkdownParser() parser.Parser {
+	return newMarkdown().Parser()
+}
+
+// chapter loads one folder; it returns nil if the folder name is invalid.
+func (l *loader) chapter(dir string) *Chapter {
+	m := chapterDirName.FindStringSubmatch(dir)
+	if m == nil {
+		l.ps.add(dir, 0, "chapter folder name must be NN-slug (slug: lowercase letters, digits and hyphens)")
+		return nil
+	}
+	number, _ := strconv.Atoi(m[1])
+	slug := m[2]
+	ch := &Chapter{ID: slug, Dir: dir, Order: number, Size: SizeSmall, Sandbox: SandboxNamespace}
+	l.chapterYAML(ch, slug)
+
+	entries, err := fs.ReadDir(l.fsys, dir)
+	if err != nil {
+		l.ps.add(dir, 0, "read folder: %v", err)
+		return ch
+	}
+	hasTasks := false
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir(), name == "chapter.yaml", name == "README.md":
+		case name == "tasks.yaml":
+			hasTasks = true
+		case stepFileName.MatchString(name):
+			l.step(ch, name)
+		case strings.HasSuffix(strings.ToLower(name), ".md"):
+			l.ps.add(path.Join(dir, name), 0, "Markdown file is neither a step (NN-name.md) nor README.md")
+		}
+	}
+	if len(ch.Steps) == 0 {
+		l.ps.add(dir, 0, "chapter has no steps (NN-name.md files)")
+	}
+	if hasTasks {
+		l.tasks(ch)
+	} else {
+		l.ps.add(dir, 0, "missing tasks.yaml")
+	}
+	return ch
+}
+
+func (l *loader) chapterYAML(ch *Chapter, slug string) {
+	name := path.Join(ch.Dir, "chapter.yaml")
+	data, err := fs.ReadFile(l.fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		l.ps.add(ch.Dir, 0, "missing chapter.yaml")
+		return
+	}
+	if err != nil {
+		l.ps.add(name, 0, "read: %v", err)
+		return
+	}
+	f := yamlFile{name: name, ps: &l.ps}
+	root := f.parse(data)
+	if root == nil {
+		return
+	}
+	kv := f.fields(root, "", "chapter.yaml", "id", "title", "summary", "order", "minutes", "size", "sandbox", "namespaces", "needs")
+	id := f.str(kv["id"], "")
+	switch {
+	case kv["id"].key == nil:
+		f.add(root, "id is required (the folder name without its number: %q)", slug)
+	case id != slug:
+		f.add(kv["id"].value, "id %q must equal the folder name without its number (%q)", id, slug)
+	}
+	ch.Title = strings.TrimSpace(f.str(kv["title"], ""))
+	if ch.Title == "" {
+		if fl := kv["title"]; fl.key != nil {
+			f.add(fl.value, "title is empty")
+		} else {
+			f.add(root, "title is required")
+		}
+	}
+	ch.Summary = strings.TrimSpace(f.str(kv["summary"], ""))
+	if v, ok := f.integer(kv["order"], ""); ok {
+		ch.Order = v
+	}
+	if l.orderLine == nil {
+		l.orderLine = map[*Chapter]int{}
+	}
+	if fl := kv["order"]; fl.key != nil {
+		l.orderLine[ch] = fl.value.Line
+	}
+	if v, ok := f.integer(kv["minutes"], ""); ok {
+		if v < 0 {
+			f.add(kv["minutes"].value, "minutes must be >= 0")
+		}
+		ch.Minutes = v
+	}
+	if fl := kv["size"]; fl.key != nil {
+		ch.Size = f.str(fl, "")
+		if !slices.Contains([]string{SizeSmall, SizeMedium, SizeLarge}, ch.Size) {
+			f.add(fl.value, "size %q must be small, medium or large", ch.Size)
+		}
+	}
+	if fl := kv["sandbox"]; fl.key != nil {
+		ch.Sandbox = f.str(fl, "")
+		if !slices.Contains([]string{SandboxNamespace, SandboxCluster}, ch.Sandbox) {
+			f.add(fl.value, "sandbox %q must be namespace or cluster", ch.Sandbox)
+		}
+	}
+	nss, nodes := f.strings(kv["namespaces"], "")
+	for i, ns := range nss {
+		switch {
+		case !dnsLabel.MatchString(ns):
+			f.add(nodes[i], "namespace %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", ns)
+		case slices.Contains(ch.Namespaces, ns):
+			f.add(nodes[i], "namespace %q is listed twice", ns)
+		default:
+			ch.Namespaces = append(ch.Namespaces, ns)
+		}
+	}
+	needs, nodes := f.strings(kv["needs"], "")
+	for i, need := range needs {
+		switch {
+		case need != NeedRuntime && need != NeedClusterAdmin:
+			f.add(nodes[i], "need %q must be runtime or cluster-admin", need)
+		case slices.Contains(ch.Needs, need):
+			f.add(nodes[i], "need %q is listed twice", need)
+		default:
+			ch.Needs = append(ch.Needs, need)
+		}
+	}
+}
+
+// step reads and validates one Markdown step: it needs a level-1 heading,
+// valid admonitions and run blocks, and images that exist in the folder.
+func (l *loader) step(ch *Chapter, file string) {
+	name := path.Join(ch.Dir, file)
+	data, err := fs.ReadFile(l.fsys, name)
+	if err != nil {
+		l.ps.add(name, 0, "read: %v", err)
+		return
+	}
+	st := &Step{ID: strings.TrimSuffix(file, ".md"), File: name, Markdown: data}
+	lc := l.checkMarkdown(ch, name, data, &l.ps)
+	st.Title = lc.title
+	switch {
+	case !lc.hasTitle:
+		l.ps.add(name, 1, "step has no level-1 heading (# Title)")
+	case lc.title == "":
+		l.ps.add(name, 1, "step title (first level-1 heading) is empty")
+	}
+	ch.Steps = append(ch.Steps, st)
+}
+
+// checkMarkdown parses Markdown for validation, recording problems against
+// file; it returns the context the transformer filled.
+func (l *loader) checkMarkdown(ch *Chapter, file string, data []byte, ps *problems) *lessonContext {
+	lc := &lessonContext{
+		chapterID: ch.ID,
+		file:      file,
+		problems:  ps,
+		imageExists: func(name string) bool {
+			if _, ok := imageTypes[strings.ToLower(path.Ext(name))]; !ok {
+				return false
+			}
+			info, err := fs.Stat(l.fsys, path.Join(ch.Dir, name))
+			return err == nil && !info.IsDir()
+		},
+	}
+	pc := parser.NewContext()
+	pc.Set(lessonKey, lc)
+	l.md.Parse(text.NewReader(data), parser.WithContext(pc))
+	return lc
+}
+
+func (l *loader) tasks(ch *Chapter) {
+	name := path.Join(ch.Dir, "tasks.yaml")
+	data, err := fs.ReadFile(l.fsys, name)
+	if err != nil {
+		l.ps.add(name, 0, "read: %v", err)
+		return
+	}
+	f := yamlFile{name: name, ps: &l.ps}
+	root := f.parse(data)
+	if root == nil {
+		return
+	}
+	top := f.fields(root, "", "tasks.yaml", "tasks")
+	list := top["tasks"].value
+	switch {
+	case list == nil || isNull(list):
+		f.add(root, "tasks: at least one task is required")
+		return
+	case list.Kind != yaml.SequenceNode:
+		f.add(list, "tasks must be a list")
+		return
+	case len(list.Content) == 0:
+		f.add(list, "tasks: at least one task is required")
+		return
+	}
+	seen := map[string]int{}
+	for i, n := range list.Content {
+		t := l.task(ch, f, resolve(n), i+1)
+		if t == nil {
+			continue
+		}
+		if t.ID != "" {
+			if first, dup := seen[t.ID]; dup {
+				f.add(n, "task id %q already used on line %d", t.ID, first)
+			} else {
+				seen[t.ID] = n.Line
+			}
+		}
+		ch.Tasks = append(ch.Tasks, t)
+	}
+}
+
+func (l *loader) task(ch *Chapter, f yamlFile, n *yaml.Node, index int) *Task {
+	if n.Kind != yaml.MappingNode {
+		f.add(n, "task %d must be a mapping", index)
+		return nil
+	}
+	t := &Task{Points: 1, File: f.name, Line: n.Line}
+	// The id comes first so every other message can name the task.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "id" && resolve(n.Content[i+1]).Kind == yaml.ScalarNode {
+			t.ID = resolve(n.Content[i+1]).Value
+			break
+		}
+	}
+	where := fmt.Sprintf("task %d: ", index)
+	if t.ID != "" {
+		where = fmt.Sprintf("task %q: ", t.ID)
+	}
+	kv := f.fields(n, where, "task", "id", "step", "title", "points", "challenge", "setup", "checks", "hints", "solution")
+	switch {
+	case kv["id"].key == nil:
+		f.add(n, "%sid is required", where)
+	case !dnsLabel.MatchString(t.ID):
+		f.add(kv["id"].value, "%sid must be lowercase letters, digits and hyphens", where)
+	}
+	t.Step = f.str(kv["step"], where)
+	switch {
+	case kv["step"].key == nil:
+		f.add(n, "%sstep is required", where)
+	case !slices.ContainsFunc(ch.Steps, func(s *Step) bool { return s.ID == t.Step }):
+		f.add(kv["step"].value, "task %q names missing step %q", t.ID, t.Step)
+	}
+	t.Title = strings.TrimSpace(f.str(kv["title"], where))
+	if t.Title == "" {
+		f.add(n, "%stitle is required", where)
+	}
+	if v, ok := f.integer(kv["points"], where); ok {
+		if v < 1 {
+			f.add(kv["points"].value, "%spoints must be >= 1", where)
+		}
+		t.Points = v
+	}
+	t.Challenge = f.boolean(kv["challenge"], where)
+	t.Setup = f.str(kv["setup"], where)
+	t.Solution = f.str(kv["solution"], where)
+	if strings.TrimSpace(t.Solution) == "" {
+		if fl := kv["solution"]; fl.key != nil {
+			f.add(fl.value, "%ssolution is empty", where)
+		} else {
+			f.add(n, "%ssolution is required", where)
+		}
+	}
+	hints, nodes := f.strings(kv["hints"], where)
+	for i, h := range hints {
+		if strings.TrimSpace(h) == "" {
+			f.add(nodes[i], "%shint %d is empty", where, i+1)
+			continue
+		}
+		l.checkHint(ch, f, nodes[i], where, i+1, h)
+		t.Hints = append(t.Hints, h)
+	}
+
+	checks := kv["checks"].value
+	switch {
+	case checks == nil || isNull(checks):
+		f.add(n, "%sat least one check is required", where)
+	case checks.Kind != yaml.SequenceNode:
+		f.add(checks, "%schecks must be a list", where)
+	case len(checks.Content) == 0:
+		f.add(checks, "%sat least one check is required", where)
+	default:
+		for i, cn := range checks.Content {
+			if c, ok := l.check(ch, f, resolve(cn), fmt.Sprintf("%scheck %d: ", strings.TrimSuffix(where, ": ")+" ", i+1)); ok {
+				t.Checks = append(t.Checks, c)
+			}
+		}
+	}
+	return t
+}
+
+// checkHint validates a hint's Markdown; its problems point at the hint's line.
+func (l *loader) checkHint(ch *Chapter, f yamlFile, n *yaml.Node, where string, index int, hint string) {
+	var sink problems
+	l.checkMarkdown(ch, f.name, []byte(hint), &sink)
+	for _, p := range sink.list {
+		f.add(n, "%shint %d: %s", where, index, p.Message)
+	}
+}
+
+// check validates one check; ok is false if it is too broken to compile.
+func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Check, bool) {
+	c := Check{File: f.name, Line: n.Line}
+	kv := f.fields(n, where, "check", "resource", "match", "min", "max", "expect", "actual", "message")
+	if n.Kind != yaml.MappingNode {
+		return c, false
+	}
+	before := len(l.ps.list)
+	res := kv["resource"].value
+	if res == nil || isNull(res) {
+		f.add(n, "%sresource is required", where)
+	} else {
+		rfs := f.fields(res, where, "resource", "apiVersion", "kind", "name", "selector", "namespace")
+		r := &c.Resource
+		r.APIVersion = f.str(rfs["apiVersion"], where)
+		r.Kind = f.str(rfs["kind"], where)
+		r.Name = f.str(rfs["name"], where)
+		r.Selector = f.str(rfs["selector"], where)
+		r.Namespace = f.str(rfs["namespace"], where)
+		switch {
+		case r.APIVersion == "":
+			f.add(res, "%sresource apiVersion is required", where)
+		case !apiVersionRE.MatchString(r.APIVersion):
+			f.add(rfs["apiVersion"].value, "%sresource apiVersion %q must look like v1 or apps/v1", where, r.APIVersion)
+		}
+		switch {
+		case r.Kind == "":
+			f.add(res, "%sresource kind is required", where)
+		case !kindRE.MatchString(r.Kind):
+			f.add(rfs["kind"].value, "%sresource kind %q must be a Kind such as Pod or Deployment", where, r.Kind)
+		}
+		switch {
+		case rfs["name"].key != nil && rfs["selector"].key != nil:
+			f.add(rfs["selector"].key, "%sname and selector are exclusive", where)
+		case rfs["name"].key != nil && !objectName.MatchString(r.Name):
+			f.add(rfs["name"].value, "%sresource name %q is not a valid object name", where, r.Name)
+		case rfs["selector"].key != nil:
+			if strings.TrimSpace(r.Selector) == "" {
+				f.add(rfs["selector"].value, "%sselector is empty (omit it to select every %s)", where, r.Kind)
+			} else if _, err := labels.Parse(r.Selector); err != nil {
+				f.add(rfs["selector"].value, "%sinvalid selector %q: %v", where, r.Selector, err)
+			}
+		}
+		if rfs["namespace"].key != nil && !slices.Contains(ch.Namespaces, r.Namespace) {
+			f.add(rfs["namespace"].value, "%snamespace %q is not declared in chapter.yaml namespaces", where, r.Namespace)
+		}
+	}
+	c.Match = MatchAll
+	if fl := kv["match"]; fl.key != nil {
+		c.Match = f.str(fl, where)
+		if !slices.Contains([]string{MatchAll, MatchAny, MatchCount}, c.Match) {
+			f.add(fl.value, "%smatch %q must be all, any or count", where, c.Match)
+		}
+	}
+	for _, bound := range []struct {
+		name string
+		dst  **int
+	}{{"min", &c.Min}, {"max", &c.Max}} {
+		fl := kv[bound.name]
+		if fl.key == nil {
+			continue
+		}
+		if c.Match != MatchCount {
+			f.add(fl.key, "%s%s is only allowed with match: count", where, bound.name)
+			continue
+		}
+		if v, ok := f.integer(fl, where); ok {
+			if v < 0 {
+				f.add(fl.value, "%s%s must be >= 0", where, bound.name)
+			}
+			*bound.dst = &v
+		}
+	}
+	if c.Match == MatchCount {
+		switch {
+		case kv["min"].key == nil && kv["max"].key == nil:
+			f.add(n, "%smatch count needs min or max", where)
+		case c.Min != nil && c.Max != nil && *c.Min > *c.Max:
+			f.add(kv["max"].value, "%smin %d is greater than max %d", where, *c.Min, *c.Max)
+		}
+	}
+	c.Expect = f.str(kv["expect"], where)
+	c.Actual = f.str(kv["actual"], where)
+	c.Message = strings.TrimSpace(f.str(kv["message"], where))
+	if len(l.ps.list) > before {
+		return c, false
+	}
+	if l.opts.CompileCheck != nil {
+		if err := l.opts.CompileCheck(c); err != nil {
+			f.add(n, "%s%s", where, oneLine(err.Error()))
+			return c, false
+		}
+	}
+	return c, true
+}
+
+// crossChapter reports duplicate ids and orders across chapters.
+func (l *loader) crossChapter(chapters []*Chapter) {
+	ids := map[string]*Chapter{}
+	orders := map[int]*Chapter{}
+	for _, ch := range chapters {
+		if first, dup := ids[ch.ID]; dup {
+			l.ps.add(path.Join(ch.Dir, "chapter.yaml"), 0, "chapter id %q already used by %s", ch.ID, first.Dir)
+		} else {
+			ids[ch.ID] = ch
+		}
+		if first, dup := orders[ch.Order]; dup {
+			l.ps.add(path.Join(ch.Dir, "chapter.yaml"), l.orderLine[ch], "order %d already used by %s", ch.Order, first.Dir)
+		} else {
+			orders[ch.Order] = ch
+		}
+	}
+	slices.SortStableFunc(chapters, func(a, b *Chapter) int { return a.Order - b.Order })
+}
+
+// oneLine flattens a multi-line compiler message (CEL echoes the source and a
+// caret on extra lines) so each problem stays on one line.
+func oneLine(msg string) string {
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "|") {
+			continue
+		}
+		parts = append(parts, line)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS api_tokens;
+DROP TABLE IF EXISTS login_sessions;
+DROP TABLE IF EXISTS users;

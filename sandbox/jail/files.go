@@ -1,0 +1,160 @@
+package jail
+
+import (
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// etcAllowed are the host's /etc entries a shell needs (dynamic linking,
+// terminal and editor settings, alternatives for vi/less, CA roots).
+// Everything else in /etc stays outside: it may hold secrets.
+var etcAllowed = []string{
+	"/etc/alternatives",
+	"/etc/bash.bashrc",
+	"/etc/bash_completion",
+	"/etc/bash_completion.d",
+	"/etc/ca-certificates",
+	"/etc/ssl/certs",
+	"/etc/inputrc",
+	"/etc/ld.so.cache",
+	"/etc/ld.so.conf",
+	"/etc/ld.so.conf.d",
+	"/etc/locale.alias",
+	"/etc/localtime",
+	"/etc/magic",
+	"/etc/mime.types",
+	"/etc/nanorc",
+	"/etc/nsswitch.conf",
+	"/etc/os-release",
+	"/etc/debian_version",
+	"/etc/profile",
+	"/etc/profile.d",
+	"/etc/terminfo",
+	"/etc/vim",
+	"/etc/less",
+	"/etc/lesskey",
+	"/etc/gitconfig",
+}
+
+// etcFiles are generated: the jail's own users and names.
+func etcFiles() map[string][]byte {
+	return map[string][]byte{
+		"/etc/passwd": []byte(fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n"+
+			"%s:x:%d:%d:learner:%s:/bin/bash\n"+
+			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", jailUser, jailUID, jailUID, jailHome)),
+		"/etc/group": []byte(fmt.Sprintf("root:x:0:\n%s:x:%d:\nnogroup:x:65534:\n", jailUser, jailUID)),
+		"/etc/hosts": []byte("127.0.0.1 localhost kubelab\n::1 localhost ip6-localhost\n"),
+		// No resolver: the jail has no network but loopback.
+		"/etc/resolv.conf": []byte("# no DNS in the kubelab jail\n"),
+		"/etc/hostname":    []byte("kubelab\n"),
+	}
+}
+
+// kubeconfig is the learner's only credential: the API server through the
+// forwarder, TLS verified against the real server name.
+func kubeconfig(s Spec, host string) []byte {
+	ctx := cmpOr(s.Context, "kubelab")
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n- name: kubelab\n  cluster:\n")
+	fmt.Fprintf(&b, "    server: %s\n", forwardURL)
+	if host != "127.0.0.1" {
+		fmt.Fprintf(&b, "    tls-server-name: %s\n", yamlString(host))
+	}
+	if len(s.CAData) > 0 {
+		fmt.Fprintf(&b, "    certificate-authority-data: %s\n", base64.StdEncoding.EncodeToString(s.CAData))
+	}
+	b.WriteString("users:\n- name: learner\n  user:\n")
+	if s.Token != "" {
+		fmt.Fprintf(&b, "    token: %s\n", yamlString(s.Token))
+	}
+	if len(s.CertData) > 0 {
+		fmt.Fprintf(&b, "    client-certificate-data: %s\n", base64.StdEncoding.EncodeToString(s.CertData))
+		fmt.Fprintf(&b, "    client-key-data: %s\n", base64.StdEncoding.EncodeToString(s.KeyData))
+	}
+	b.WriteString("contexts:\n")
+	// kubectl's own order (name last), which the prompt's parser expects.
+	b.WriteString("- context:\n    cluster: kubelab\n    user: learner\n")
+	if s.Namespace != "" {
+		fmt.Fprintf(&b, "    namespace: %s\n", yamlString(s.Namespace))
+	}
+	fmt.Fprintf(&b, "  name: %s\n", yamlString(ctx))
+	fmt.Fprintf(&b, "current-context: %s\n", yamlString(ctx))
+	return []byte(b.String())
+}
+
+// yamlString quotes s as a YAML double-quoted scalar (JSON is YAML).
+func yamlString(s string) string {
+	return fmt.Sprintf("%q", s)
+}
+
+// shellEnv is the whole environment of the jail.
+func shellEnv(s Spec) map[string]string {
+	env := map[string]string{}
+	maps.Copy(env, s.Env)
+	maps.Copy(env, map[string]string{
+		"HOME":    jailHome,
+		"USER":    jailUser,
+		"LOGNAME": jailUser,
+		"SHELL":   "/bin/bash",
+		"TERM":    "xterm-256color",
+		"LANG":    "C.UTF-8",
+		"PATH":    "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+		"EDITOR":  "vim",
+		"NS":      s.Namespace,
+	})
+	for _, logical := range slices.Sorted(maps.Keys(s.Namespaces)) {
+		env["NS_"+envName(logical)] = s.Namespaces[logical]
+	}
+	return env
+}
+
+func envName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// profile makes a login shell read .bashrc.
+const profile = `[ -f ~/.bashrc ] && . ~/.bashrc
+`
+
+// bashrc sets up kubectl for the learner: completion (also for k), the
+// alias, and a prompt with the current namespace.
+const bashrc = `# kubelab shell
+alias k=kubectl
+export KUBECONFIG="$HOME/.kube/config"
+case $- in *i*) ;; *) return ;; esac
+
+HISTSIZE=5000
+HISTCONTROL=ignoredups
+shopt -s histappend checkwinsize
+[ -f /usr/share/bash-completion/bash_completion ] && . /usr/share/bash-completion/bash_completion
+[ -s /etc/kubelab/kubectl-completion.bash ] && . /etc/kubelab/kubectl-completion.bash
+complete -o default -F __start_kubectl k 2>/dev/null
+alias ls='ls --color=auto'
+alias ll='ls -l'
+
+# __kubelab_ns prints the current context's namespace from the kubeconfig
+# without running kubectl, so the prompt stays instant.
+__kubelab_ns() {
+	awk '
+		/^contexts:/ { inctx = 1; next }
+		/^[^ -]/ { inctx = 0 }
+		/^current-context:/ { cur = $2; gsub(/"/, "", cur) }
+		inctx && $1 == "-" { ns = "" }
+		inctx && $1 == "namespace:" { ns = $2; gsub(/"/, "", ns) }
+		inctx && $1 == "name:" { n = $2; gsub(/"/, "", n); nsof[n] = ns }
+		END { print (nsof[cur] != "" ? nsof[cur] : "default") }
+	' "${KUBECONFIG:-$HOME/.kube/config}" 2>/dev/null
+}
+PS1='\[\e[1;34m\]\u@kubelab\[\e[0m\] \[\e[1;32m\](ns: $(__kubelab_ns))\[\e[0m\] \w \$ '
+`

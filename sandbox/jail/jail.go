@@ -1,0 +1,599 @@
+// Package jail runs a learner's shell on this host inside bubblewrap: an
+// interactive bash on a PTY (Shell) or a non-interactive script (Run). It
+// owns everything the learner can see from there: a new user, pid, mount,
+// ipc, uts and network namespace; read-only system directories and a short
+// list of /etc files; a private HOME holding only the learner's kubeconfig
+// and a .bashrc; a private /tmp; an unprivileged uid; rlimits.
+//
+// The jail's network has loopback only. A forwarder started inside (the
+// kubelab binary's hidden "forward" subcommand, bind-mounted read-only)
+// listens on 127.0.0.1:6443 and relays each connection to a unix socket
+// that this package serves outside the jail and relays, byte for byte, to
+// the learner's API server. TLS stays end to end: the jail's kubeconfig
+// names 127.0.0.1:6443 and sets tls-server-name to the real host. So the
+// shell reaches its Kubernetes API and nothing else.
+package jail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/creack/pty"
+)
+
+// Limits are the rlimits every process in a jail gets. Zero values pick
+// the defaults.
+type Limits struct {
+	// Processes caps the processes and threads of one jail (RLIMIT_NPROC,
+	// counted per jail because each has its own user namespace; default 256).
+	Processes int
+	// OpenFiles caps open files per process (RLIMIT_NOFILE, default 1024).
+	OpenFiles int
+	// FileSize caps the size of any file written (RLIMIT_FSIZE, default 64 MiB).
+	// HOME and /tmp are tmpfs, so this also bounds the memory one file takes.
+	FileSize int64
+	// Memory caps each process's address space (RLIMIT_AS, default 2 GiB;
+	// Go programs such as kubectl reserve more than they use).
+	Memory int64
+	// TmpSize caps each of /tmp and HOME (tmpfs size, default 64 MiB).
+	TmpSize int64
+}
+
+func (l *Limits) defaults() {
+	if l.Processes == 0 {
+		l.Processes = 256
+	}
+	if l.OpenFiles == 0 {
+		l.OpenFiles = 1024
+	}
+	if l.FileSize == 0 {
+		l.FileSize = 64 << 20
+	}
+	if l.Memory == 0 {
+		l.Memory = 2 << 30
+	}
+	if l.TmpSize == 0 {
+		l.TmpSize = 64 << 20
+	}
+}
+
+// Options configures a Jail.
+type Options struct {
+	// Bwrap is the bubblewrap binary (default: "bwrap" on PATH).
+	Bwrap string
+	// Forwarder is the argv prefix that runs Forward inside the jail; in
+	// production [path of the kubelab binary, "forward"]. Its first element
+	// is bind-mounted read-only into the jail. The jail appends the listen
+	// address and the socket path.
+	Forwarder []string
+	// StateDir holds a small directory per shell (the relay's unix socket).
+	// It must not be inside kubelab's data dir. Default: a directory under
+	// os.TempDir().
+	StateDir string
+	// Kubectl is the kubectl binary, used once to generate its bash
+	// completion (default: "kubectl" on PATH; without it there is no completion).
+	Kubectl string
+	Log     *slog.Logger
+	Limits  Limits
+	// UID and GID run bubblewrap when kubelab runs as root, so that the
+	// jail's processes are not root outside and rlimits apply (default
+	// 65534, nobody). Ignored when kubelab is not root.
+	UID, GID int
+}
+
+// Jail starts jailed shells. It is safe for concurrent use.
+type Jail struct {
+	opts       Options
+	log        *slog.Logger
+	completion []byte // kubectl's bash completion script
+	asRoot     bool
+}
+
+// Inside the jail.
+const (
+	jailUID      = 1000
+	jailHome     = "/home/learner"
+	jailUser     = "learner"
+	jailRun      = "/run/kubelab"           // the state dir: the relay socket
+	jailSocket   = jailRun + "/api.sock"    // the relay socket
+	jailForward  = "/run/kubelab-bin/fwd"   // the forwarder binary
+	jailExtras   = "/etc/kubelab"           // completion script
+	forwardAddr  = "127.0.0.1:6443"         // where kubectl connects
+	forwardURL   = "https://" + forwardAddr // the kubeconfig's server
+	readyMessage = "ready"
+)
+
+// New checks that bubblewrap works here and returns a Jail. Its error says
+// what to install or change when it does not.
+func New(opts Options) (*Jail, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	opts.Limits.defaults()
+	if opts.Bwrap == "" {
+		opts.Bwrap = "bwrap"
+	}
+	bwrap, err := exec.LookPath(opts.Bwrap)
+	if err != nil {
+		return nil, fmt.Errorf("find bubblewrap (%s): %w; install it (Debian/Ubuntu: apt-get install bubblewrap) or use --shell=pod", opts.Bwrap, err)
+	}
+	opts.Bwrap = bwrap
+	if len(opts.Forwarder) == 0 {
+		return nil, errors.New("jail: Options.Forwarder is required")
+	}
+	fwd, err := filepath.Abs(opts.Forwarder[0])
+	if err != nil {
+		return nil, fmt.Errorf("forwarder path: %w", err)
+	}
+	if _, err := os.Stat(fwd); err != nil {
+		return nil, fmt.Errorf("forwarder binary: %w", err)
+	}
+	opts.Forwarder = append([]string{fwd}, opts.Forwarder[1:]...)
+	if opts.UID == 0 {
+		opts.UID = 65534
+	}
+	if opts.GID == 0 {
+		opts.GID = 65534
+	}
+	j := &Jail{opts: opts, log: opts.Log, asRoot: os.Geteuid() == 0}
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(os.TempDir(), "kubelab-jail-"+strconv.Itoa(os.Getuid()))
+	}
+	if len(opts.StateDir) > 70 {
+		return nil, fmt.Errorf("jail state dir %q is too long for unix socket paths (at most 70 bytes)", opts.StateDir)
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("create jail state dir: %w", err)
+	}
+	// Others must be able to pass through to their own shell's socket
+	// (the jail runs as an unprivileged uid when we are root), never list it.
+	if err := os.Chmod(opts.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("chmod jail state dir: %w", err)
+	}
+	j.opts = opts
+	if kubectl, err := exec.LookPath(cmpOr(opts.Kubectl, "kubectl")); err == nil {
+		out, err := exec.Command(kubectl, "completion", "bash").Output()
+		if err != nil {
+			j.log.Warn("generate kubectl completion", "err", err)
+		}
+		j.completion = out
+	}
+	if err := j.probe(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// probe starts a trivial jail, so that a machine where user namespaces are
+// disabled fails at start with a clear message, not at the first learner.
+func (j *Jail) probe() error {
+	args := append(j.baseArgs(), "--", "/bin/sh", "-c", "echo ok")
+	cmd := exec.Command(j.opts.Bwrap, args...)
+	cmd.SysProcAttr = j.sysProcAttr()
+	cmd.Env = []string{}
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		return fmt.Errorf("bubblewrap cannot create a sandbox here (%v: %s); "+
+			"unprivileged user namespaces must be enabled (sysctl kernel.unprivileged_userns_clone=1, "+
+			"user.max_user_namespaces > 0; in a container: --security-opt seccomp=unconfined or use --shell=pod)",
+			err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (j *Jail) sysProcAttr() *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if j.asRoot {
+		// Outside the jail its processes are this unprivileged user:
+		// mapped to root they would escape RLIMIT_NPROC.
+		attr.Credential = &syscall.Credential{Uid: uint32(j.opts.UID), Gid: uint32(j.opts.GID)}
+	}
+	return attr
+}
+
+// Spec is one learner's shell.
+type Spec struct {
+	// ID names the shell in logs and in the state dir (e.g. the session id).
+	ID string
+	// Server is the learner's API server URL (https://host:port).
+	Server string
+	// CAData is the API server's CA bundle (PEM); empty means the system roots.
+	CAData []byte
+	// Token is the learner's bearer token; or CertData and KeyData, a client
+	// certificate (PEM).
+	Token             string
+	CertData, KeyData []byte
+	// Namespace is the learner's primary namespace, the context's default.
+	Namespace string
+	// Namespaces are extra namespaces by logical name; each becomes
+	// $NS_<LOGICAL> (upper case, non-alphanumerics as _).
+	Namespaces map[string]string
+	// Context names the kubeconfig context (default "kubelab").
+	Context string
+	// Env is extra environment for the shell.
+	Env map[string]string
+}
+
+// upstream is host:port of the learner's API server.
+func (s *Spec) upstream() (addr, host string, err error) {
+	u, err := url.Parse(s.Server)
+	if err != nil || u.Host == "" {
+		return "", "", fmt.Errorf("api server url %q: want https://host[:port]", s.Server)
+	}
+	if u.Scheme != "https" {
+		return "", "", fmt.Errorf("api server url %q: only https is relayed", s.Server)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return u.Hostname() + ":" + port, u.Hostname(), nil
+}
+
+// Shell is an interactive bash on a PTY inside the jail. It satisfies
+// server/terminal's Process.
+type Shell struct {
+	cmd   *exec.Cmd
+	pty   *os.File
+	relay *relay
+	dir   string
+	log   *slog.Logger
+
+	closeOnce sync.Once
+	waited    chan struct{}
+	waitErr   error
+}
+
+// Shell starts bash -l in a new jail for spec. The shell lives until it
+// exits or Close; ctx ending also kills it.
+func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
+	p, err := j.prepare(ctx, spec, "")
+	if err != nil {
+		return nil, err
+	}
+	f, err := pty.StartWithSize(p.cmd, &pty.Winsize{Cols: 80, Rows: 24})
+	p.closeFiles()
+	if err != nil {
+		p.cleanup()
+		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
+	}
+	s := &Shell{cmd: p.cmd, pty: f, relay: p.relay, dir: p.dir, log: p.log, waited: make(chan struct{})}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		p.cleanup()
+		close(s.waited)
+	}()
+	context.AfterFunc(ctx, func() { _ = s.Close() })
+	p.log.Info("jailed shell started", "pid", s.cmd.Process.Pid)
+	return s, nil
+}
+
+// Read returns the shell's output.
+func (s *Shell) Read(b []byte) (int, error) { return s.pty.Read(b) }
+
+// Write types into the shell.
+func (s *Shell) Write(b []byte) (int, error) { return s.pty.Write(b) }
+
+// Resize sets the PTY's window size.
+func (s *Shell) Resize(cols, rows uint16) error {
+	return pty.Setsize(s.pty, &pty.Winsize{Cols: cols, Rows: rows})
+}
+
+// Pid is the process id of bubblewrap outside the jail.
+func (s *Shell) Pid() int { return s.cmd.Process.Pid }
+
+// Close kills every process in the jail and releases the PTY.
+func (s *Shell) Close() error {
+	s.closeOnce.Do(func() {
+		// bwrap's init inside dies with it (--die-with-parent), and with
+		// the pid namespace's init every process in the jail.
+		_ = s.cmd.Process.Kill()
+		select {
+		case <-s.waited:
+		default:
+		}
+		_ = s.pty.Close()
+	})
+	return nil
+}
+
+// Wait blocks until the jail has exited.
+func (s *Shell) Wait() error {
+	<-s.waited
+	return s.waitErr
+}
+
+// RunError is a script that ran and failed; Output holds what it printed.
+type RunError struct {
+	Err    error
+	Output []byte
+}
+
+func (e *RunError) Error() string { return fmt.Sprintf("script failed: %v", e.Err) }
+func (e *RunError) Unwrap() error { return e.Err }
+
+const maxRunOutput = 1 << 20
+
+// Run runs script with bash in a new jail for spec, exactly as the learner's
+// shell would (their .bashrc, aliases on, stopping at the first failing
+// command), and returns its combined output (at most 1 MiB). A script that
+// fails returns *RunError.
+func (j *Jail) Run(ctx context.Context, spec Spec, script string) ([]byte, error) {
+	p, err := j.prepare(ctx, spec, script)
+	if err != nil {
+		return nil, err
+	}
+	defer p.cleanup()
+	out := &limitedBuffer{max: maxRunOutput}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	err = p.cmd.Start()
+	p.closeFiles()
+	if err != nil {
+		return nil, fmt.Errorf("start jailed script %s: %w", spec.ID, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = p.cmd.Process.Kill() })
+	err = p.cmd.Wait()
+	stop()
+	if ctx.Err() != nil {
+		return out.Bytes(), fmt.Errorf("run jailed script %s: %w", spec.ID, ctx.Err())
+	}
+	if err != nil {
+		return out.Bytes(), &RunError{Err: err, Output: out.Bytes()}
+	}
+	return out.Bytes(), nil
+}
+
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room < len(p) {
+		b.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// prepared is a jail command ready to start, with what it needs outside.
+type prepared struct {
+	cmd   *exec.Cmd
+	relay *relay
+	dir   string
+	files []*os.File
+	log   *slog.Logger
+}
+
+func (p *prepared) closeFiles() {
+	for _, f := range p.files {
+		_ = f.Close()
+	}
+	p.files = nil
+}
+
+func (p *prepared) cleanup() {
+	p.closeFiles()
+	if p.relay != nil {
+		p.relay.close()
+	}
+	if p.dir != "" {
+		_ = os.RemoveAll(p.dir)
+	}
+}
+
+// prepare builds the bwrap command for spec: an interactive login shell
+// when script is empty, else bash running script.
+func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepared, err error) {
+	addr, host, err := spec.upstream()
+	if err != nil {
+		return nil, err
+	}
+	log := j.log.With("shell", spec.ID)
+	dir, err := os.MkdirTemp(j.opts.StateDir, safeName(spec.ID)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("create shell state dir: %w", err)
+	}
+	p := &prepared{dir: dir, log: log}
+	defer func() {
+		if err != nil {
+			p.cleanup()
+		}
+	}()
+	if j.asRoot {
+		if err := os.Chown(dir, j.opts.UID, j.opts.GID); err != nil {
+			return nil, fmt.Errorf("chown shell state dir: %w", err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("chmod shell state dir: %w", err)
+	}
+	sock := filepath.Join(dir, "api.sock")
+	p.relay, err = listenRelay(ctx, sock, addr, log)
+	if err != nil {
+		return nil, err
+	}
+	if j.asRoot {
+		if err := os.Chown(sock, j.opts.UID, j.opts.GID); err != nil {
+			return nil, fmt.Errorf("chown relay socket: %w", err)
+		}
+	}
+
+	args := j.baseArgs()
+	addFile := func(content []byte, perms, dest string, ro bool) error {
+		f, err := dataFile(dir, content)
+		if err != nil {
+			return err
+		}
+		p.files = append(p.files, f)
+		fd := strconv.Itoa(2 + len(p.files)) // ExtraFiles start at fd 3
+		op := "--file"
+		if ro {
+			op = "--ro-bind-data"
+		}
+		args = append(args, "--perms", perms, op, fd, dest)
+		return nil
+	}
+	args = append(args,
+		"--tmpfs", "/run",
+		"--ro-bind", dir, jailRun,
+		"--ro-bind", j.opts.Forwarder[0], jailForward,
+		"--perms", "1777", "--size", strconv.FormatInt(j.opts.Limits.TmpSize, 10), "--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(j.opts.Limits.TmpSize, 10), "--tmpfs", jailHome,
+		"--dir", jailHome+"/.kube",
+		"--chdir", jailHome,
+	)
+	if err := addFile(kubeconfig(spec, host), "0600", jailHome+"/.kube/config", false); err != nil {
+		return nil, err
+	}
+	if err := addFile([]byte(bashrc), "0644", jailHome+"/.bashrc", false); err != nil {
+		return nil, err
+	}
+	if err := addFile([]byte(profile), "0644", jailHome+"/.profile", false); err != nil {
+		return nil, err
+	}
+	if err := addFile(j.completion, "0644", jailExtras+"/kubectl-completion.bash", true); err != nil {
+		return nil, err
+	}
+	if script != "" {
+		if err := addFile([]byte(script), "0644", jailExtras+"/script.sh", true); err != nil {
+			return nil, err
+		}
+	}
+	for name, content := range etcFiles() {
+		if err := addFile(content, "0644", name, true); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range shellEnv(spec) {
+		args = append(args, "--setenv", k, v)
+	}
+	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != ""))
+
+	cmd := exec.Command(j.opts.Bwrap, args...)
+	cmd.Env = []string{}
+	cmd.ExtraFiles = p.files
+	cmd.SysProcAttr = j.sysProcAttr()
+	if script != "" {
+		cmd.SysProcAttr.Setsid = true
+	}
+	p.cmd = cmd
+	return p, nil
+}
+
+// baseArgs are the namespaces and the read-only system.
+func (j *Jail) baseArgs() []string {
+	args := []string{
+		"--unshare-all",    // pid, net (loopback only), ipc, uts, cgroup
+		"--unshare-user",   // --unshare-all only tries it; we insist
+		"--disable-userns", // no nested namespaces: no root-in-a-namespace tricks
+		"--die-with-parent",
+		"--clearenv",
+		"--uid", strconv.Itoa(jailUID), "--gid", strconv.Itoa(jailUID),
+		"--hostname", "kubelab",
+		"--ro-bind", "/usr", "/usr",
+		"--proc", "/proc",
+		"--dev", "/dev",
+		"--dir", "/etc",
+		"--dir", "/var/tmp",
+	}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(d)
+			if err == nil {
+				args = append(args, "--symlink", target, d)
+			}
+		case fi.IsDir():
+			args = append(args, "--ro-bind", d, d)
+		}
+	}
+	for _, f := range etcAllowed {
+		args = append(args, "--ro-bind-try", f, f)
+	}
+	return args
+}
+
+// initScript runs inside the jail: set the rlimits for everything that
+// follows, start the forwarder and wait until it listens, then the shell.
+func (j *Jail) initScript(script bool) string {
+	l := j.opts.Limits
+	fwd := []string{jailForward}
+	for _, a := range j.opts.Forwarder[1:] {
+		fwd = append(fwd, shellQuote(a))
+	}
+	fwd = append(fwd, forwardAddr, jailSocket)
+	var b strings.Builder
+	// bash counts ulimit -f and -v in KiB.
+	fmt.Fprintf(&b, "ulimit -HS -u %d -n %d -f %d -v %d -c 0 || exit 111\n",
+		l.Processes, l.OpenFiles, l.FileSize>>10, l.Memory>>10)
+	fmt.Fprintf(&b, "exec 3< <(exec %s </dev/null 2>/dev/null)\n", strings.Join(fwd, " "))
+	b.WriteString("read -r -t 10 line <&3; exec 3<&-\n")
+	fmt.Fprintf(&b, "[ \"$line\" = %s ] || { echo 'kubelab: the API forwarder did not start' >&2; }\n", readyMessage)
+	if script {
+		fmt.Fprintf(&b, "exec bash --norc --noprofile -c 'shopt -s expand_aliases; . ~/.bashrc; set -e; . %s'\n", jailExtras+"/script.sh")
+	} else {
+		b.WriteString("exec bash -l\n")
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// dataFile writes content to an unlinked file in dir and returns it open
+// for reading, for bwrap to copy into the jail.
+func dataFile(dir string, content []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "data-")
+	if err != nil {
+		return nil, fmt.Errorf("create jail data file: %w", err)
+	}
+	_ = os.Remove(f.Name())
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write jail data file: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("rewind jail data file: %w", err)
+	}
+	return f, nil
+}
+
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		}
+		if b.Len() >= 16 { // a unix socket path must stay under 108 bytes
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "shell"
+	}
+	return b.String()
+}

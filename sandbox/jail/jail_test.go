@@ -1,0 +1,343 @@
+package jail_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
+)
+
+func TestMain(m *testing.M) { jailtest.Main(m) }
+
+// apiServer is a stand-in for the learner's API server: TLS on the host's
+// loopback, recording the bearer tokens it sees.
+type apiServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	tokens []string
+}
+
+func newAPIServer(t *testing.T) *apiServer {
+	t.Helper()
+	a := &apiServer{}
+	a.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.tokens = append(a.tokens, r.Header.Get("Authorization"))
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Success","message":"hello from %s"}`, r.URL.Path)
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *apiServer) spec(t *testing.T) jail.Spec {
+	t.Helper()
+	var ca bytes.Buffer
+	for _, c := range a.TLS.Certificates[0].Certificate {
+		fmt.Fprintf(&ca, "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n", b64(c))
+	}
+	return jail.Spec{
+		ID:         strings.ReplaceAll(t.Name(), "/", "-"),
+		Server:     a.URL,
+		CAData:     ca.Bytes(),
+		Token:      "learner-token-123",
+		Namespace:  "lab-abc",
+		Namespaces: map[string]string{"other": "lab-abc-other"},
+		Context:    "pods",
+	}
+}
+
+var (
+	jailOnce sync.Once
+	shared   *jail.Jail
+)
+
+// sharedJail is one Jail for the package: New probes bubblewrap and
+// generates kubectl's completion once.
+func sharedJail(t *testing.T) *jail.Jail {
+	t.Helper()
+	jailOnce.Do(func() {
+		j, err := jail.New(jailtest.Options(t))
+		if err != nil {
+			t.Fatalf("jail.New: %v", err)
+		}
+		shared = j
+	})
+	if shared == nil {
+		t.Fatal("jail.New failed in an earlier test")
+	}
+	return shared
+}
+
+func run(t *testing.T, spec jail.Spec, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := sharedJail(t).Run(ctx, spec, script)
+	if err != nil {
+		t.Fatalf("Run(%q): %v\n%s", script, err, out)
+	}
+	return string(out)
+}
+
+func TestRunReachesAPIServerThroughForwarder(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out := run(t, api.spec(t), `kubectl get --raw /api/hello; echo; k get --raw /alias; echo; echo "ns=$NS other=$NS_OTHER"`)
+	for _, want := range []string{"hello from /api/hello", "hello from /alias", "ns=lab-abc other=lab-abc-other"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.tokens) == 0 || api.tokens[0] != "Bearer learner-token-123" {
+		t.Errorf("API server saw Authorization %q, want the learner's token", api.tokens)
+	}
+}
+
+func TestRunIdentityAndEnvironment(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out := run(t, api.spec(t), `
+echo "id=$(id -u):$(id -g) user=$(whoami) home=$HOME host=$(hostname)"
+echo "home:"; ls -A ~ | sort | tr '\n' ' '; echo
+echo "kube:"; ls -A ~/.kube | tr '\n' ' '; echo
+echo "ctx=$(kubectl config current-context) ns=$(kubectl config view --minify -o jsonpath='{..namespace}')"
+echo "server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+touch ~/x /tmp/y && echo writable
+for tool in kubectl bash vim nano less jq curl git; do command -v $tool >/dev/null || echo "missing $tool"; done
+touch /usr/bin/x 2>/dev/null && echo "usr is writable"
+ulimit -u -n -f
+`)
+	for _, want := range []string{
+		"id=1000:1000 user=learner home=/home/learner host=kubelab",
+		"home:\n.bashrc .kube .profile \n",
+		"kube:\nconfig \n",
+		"ctx=pods ns=lab-abc",
+		"server=https://127.0.0.1:6443",
+		"writable",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"missing", "usr is writable"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output has %q:\n%s", bad, out)
+		}
+	}
+}
+
+func TestRunFailingScript(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out, err := sharedJail(t).Run(t.Context(), api.spec(t), "echo before; false; echo after")
+	var rerr *jail.RunError
+	if !errors.As(err, &rerr) {
+		t.Fatalf("Run = %v, want *RunError", err)
+	}
+	if diff := cmp.Diff("before\n", string(out)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
+
+// TestEscapes tries, from inside the jail, everything a curious learner
+// might: each attempt must fail.
+func TestEscapes(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+
+	// Stand-ins for what kubelab keeps on the host.
+	dataDir := t.TempDir()
+	os.Chmod(dataDir, 0o755) // even world-readable, it must stay invisible
+	admin := filepath.Join(dataDir, "admin.kubeconfig")
+	os.WriteFile(admin, []byte("admin-secret"), 0o644)
+	dbSock := filepath.Join(dataDir, ".s.PGSQL.5432")
+	dbl, err := net.Listen("unix", dbSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbl.Close()
+	os.Chmod(dbSock, 0o777)
+	// TCP services on the host: etcd, PostgreSQL, kwok, kubelab's HTTP.
+	var ports []string
+	var accepted atomic.Int32
+	for range 4 {
+		l, err := net.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
+		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
+	hostIPs := []string{"127.0.0.1"}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+				hostIPs = append(hostIPs, ipn.IP.String())
+			}
+		}
+	}
+	apiPort := api.Listener.Addr().(*net.TCPAddr).Port
+
+	tests := []struct {
+		name   string
+		script string
+	}{
+		{"read the data dir", "ls " + dataDir},
+		{"read the admin kubeconfig", "cat " + admin},
+		{"connect to the database socket", "curl -sS --max-time 2 --unix-socket " + dbSock + " http://x/"},
+		{"read host /etc/shadow", "cat /etc/shadow"},
+		{"read host /root", "ls /root"},
+		{"read the host's kubelab state", "ls /work"},
+		{"reach the API server directly", fmt.Sprintf("curl -sS -k --max-time 2 https://127.0.0.1:%d/", apiPort)},
+		{"DNS", "curl -sS --max-time 2 http://example.com/"},
+		{"write the system", "touch /usr/x"},
+		{"become root", "unshare -r true"},
+		{"see host processes", fmt.Sprintf("test -e /proc/%d", os.Getpid())},
+		{"mount", "mount -t tmpfs none /tmp"},
+	}
+	for _, ip := range hostIPs {
+		for _, port := range ports {
+			tests = append(tests, struct{ name, script string }{
+				"connect to " + ip + ":" + port,
+				fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", ip, port),
+			})
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spec := api.spec(t)
+			out, err := sharedJail(t).Run(t.Context(), spec, tt.script)
+			var rerr *jail.RunError
+			if !errors.As(err, &rerr) {
+				t.Errorf("%q succeeded inside the jail (err %v):\n%s", tt.script, err, out)
+			}
+			if bytes.Contains(out, []byte("admin-secret")) {
+				t.Errorf("the admin kubeconfig leaked:\n%s", out)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if n := accepted.Load(); n != 0 {
+			t.Errorf("host TCP services accepted %d connections from the jail", n)
+		}
+	})
+}
+
+func TestProcessesAreOnlyTheJails(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out := run(t, api.spec(t), `ps -e -o comm= | sort -u | tr '\n' ' '`)
+	got := strings.Fields(out)
+	allowed := map[string]bool{"bwrap": true, "bash": true, "fwd": true, "ps": true, "sort": true, "tr": true}
+	for _, p := range got {
+		if !allowed[p] {
+			t.Errorf("the jail sees process %q; all: %v", p, got)
+		}
+	}
+}
+
+// TestForkBombIsContained runs a fork bomb in one jail while the test
+// process serves /healthz and a second jail works normally.
+func TestForkBombIsContained(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer health.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	defer cancel()
+	bombDone := make(chan []byte, 1)
+	go func() {
+		out, _ := sharedJail(t).Run(ctx, api.spec(t), `bomb() { bomb | bomb & }; bomb; sleep 30`)
+		bombDone <- out
+	}()
+
+	time.Sleep(time.Second) // let it spread
+	if n := jailedProcesses(t); n > 256 {
+		t.Errorf("%d processes in the fork bomb's jail, want at most the limit (256)", n)
+	} else {
+		t.Logf("%d jailed processes during the fork bomb", n)
+	}
+	client := &http.Client{Timeout: time.Second}
+	for i := range 10 {
+		resp, err := client.Get(health.URL)
+		if err != nil {
+			t.Fatalf("healthz during the fork bomb (try %d): %v", i, err)
+		}
+		resp.Body.Close()
+		time.Sleep(200 * time.Millisecond)
+	}
+	other := run(t, api.spec(t), "echo still-$((6*7))")
+	if !strings.Contains(other, "still-42") {
+		t.Errorf("a second jail during the bomb printed %q", other)
+	}
+	cancel()
+	<-bombDone
+}
+
+func b64(b []byte) string {
+	s := base64.StdEncoding.EncodeToString(b)
+	var out strings.Builder
+	for len(s) > 64 {
+		out.WriteString(s[:64] + "\n")
+		s = s[64:]
+	}
+	out.WriteString(s)
+	return out.String()
+}
+
+// jailedProcesses returns the size of the largest nested pid namespace on
+// this host: the fork bomb's jail (other jails hold a handful each).
+func jailedProcesses(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := os.Readlink("/proc/self/ns/pid")
+	count := map[string]int{}
+	for _, e := range entries {
+		ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "pid"))
+		if err != nil || ns == own {
+			continue
+		}
+		count[ns]++
+	}
+	most := 0
+	for _, n := range count {
+		most = max(most, n)
+	}
+	return most
+}

@@ -1,0 +1,215 @@
+// Package kindcluster owns the kind-cluster-per-learner sandbox backend: each
+// sandbox is a kind cluster with its own kubeconfig file (never
+// ~/.kube/config). It is the only package that imports kind.
+package kindcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+
+	"github.com/kubelab/kubelab/sandbox"
+)
+
+const prefix = "kl-"
+
+// Kind is the seam over the few kind calls the backend makes; tests replace it.
+type Kind interface {
+	Create(name, kubeconfigPath string) error
+	Delete(name, kubeconfigPath string) error
+	List() ([]string, error)
+}
+
+// Options configure New.
+type Options struct {
+	Dir           string // kubeconfig files, one per sandbox
+	MaxConcurrent int    // concurrent creates; default 2
+	Log           *slog.Logger
+	Kind          Kind // nil: the real kind with Docker
+}
+
+// Provisioner makes kind sandboxes. It implements sandbox.Provisioner.
+type Provisioner struct {
+	o   Options
+	sem chan struct{}
+	mu  sync.Mutex
+	// creating holds creates in flight; a create whose caller gave up is
+	// deleted when kind finishes, since kind's Create takes no context.
+	creating map[string]chan error
+}
+
+var _ sandbox.Provisioner = (*Provisioner)(nil)
+
+// New returns a Provisioner.
+func New(o Options) *Provisioner {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 2
+	}
+	if o.Kind == nil {
+		o.Kind = realKind{p: cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(logger{o.Log}))}
+	}
+	return &Provisioner{o: o, sem: make(chan struct{}, o.MaxConcurrent), creating: map[string]chan error{}}
+}
+
+// CheckDocker returns a clear error when no Docker engine answers.
+func CheckDocker(ctx context.Context) error {
+	path, err := exec.LookPath("docker")
+	if err != nil {
+		return errors.New("--sandbox=kind needs Docker: no docker command on PATH (install Docker, or use --sandbox=namespaced)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("--sandbox=kind needs a running Docker engine: docker info: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (p *Provisioner) kubeconfig(id string) string { return filepath.Join(p.o.Dir, id+".kubeconfig") }
+
+// Create makes the kind cluster for id, or returns it if it exists.
+func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) (*sandbox.Sandbox, error) {
+	if sb, err := p.Get(ctx, id); err == nil {
+		return sb, nil
+	}
+	p.mu.Lock()
+	done, ok := p.creating[id]
+	if !ok {
+		done = make(chan error, 1)
+		p.creating[id] = done
+		go p.create(id, done)
+	}
+	p.mu.Unlock()
+	select {
+	case err := <-done:
+		done <- err // let other waiters see it too
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("create kind cluster %s: %w", id, ctx.Err())
+	}
+	if spec.Progress != nil {
+		spec.Progress("cluster")
+	}
+	return p.Get(ctx, id)
+}
+
+func (p *Provisioner) create(id string, done chan error) {
+	p.sem <- struct{}{}
+	err := os.MkdirAll(p.o.Dir, 0o700)
+	if err == nil {
+		err = p.o.Kind.Create(prefix+id, p.kubeconfig(id))
+	}
+	<-p.sem
+	if err != nil {
+		err = fmt.Errorf("create kind cluster %s: %w", id, err)
+	}
+	p.mu.Lock()
+	delete(p.creating, id)
+	p.mu.Unlock()
+	done <- err
+}
+
+// Get returns the sandbox if its cluster exists.
+func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, error) {
+	names, err := p.o.Kind.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	if !slices.Contains(names, prefix+id) {
+		return nil, fmt.Errorf("kind cluster %s: %w", id, sandbox.ErrNotFound)
+	}
+	raw, err := os.ReadFile(p.kubeconfig(id))
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig of %s: %w", id, err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse kubeconfig of %s: %w", id, err)
+	}
+	return &sandbox.Sandbox{ID: id, Backend: "kind", Namespace: "default", Config: cfg, Kubeconfig: raw, Server: cfg.Host}, nil
+}
+
+// Destroy deletes the cluster; a create still running is deleted when it ends.
+func (p *Provisioner) Destroy(ctx context.Context, id string) error {
+	p.mu.Lock()
+	done, creating := p.creating[id]
+	p.mu.Unlock()
+	if creating {
+		go func() {
+			err := <-done
+			done <- err
+			if err := p.o.Kind.Delete(prefix+id, p.kubeconfig(id)); err != nil {
+				p.o.Log.Warn("delete abandoned kind cluster", "sandbox_id", id, "err", err)
+			}
+			os.Remove(p.kubeconfig(id))
+		}()
+		return nil
+	}
+	if err := p.o.Kind.Delete(prefix+id, p.kubeconfig(id)); err != nil {
+		return fmt.Errorf("delete kind cluster %s: %w", id, err)
+	}
+	if err := os.Remove(p.kubeconfig(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove kubeconfig of %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the ids of kubelab's kind clusters.
+func (p *Provisioner) List(ctx context.Context) ([]string, error) {
+	names, err := p.o.Kind.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	var ids []string
+	for _, n := range names {
+		if id, ok := strings.CutPrefix(n, prefix); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+type realKind struct{ p *cluster.Provider }
+
+func (k realKind) Create(name, kc string) error {
+	return k.p.Create(name, cluster.CreateWithKubeconfigPath(kc), cluster.CreateWithWaitForReady(3*time.Minute),
+		cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false))
+}
+func (k realKind) Delete(name, kc string) error { return k.p.Delete(name, kc) }
+func (k realKind) List() ([]string, error)      { return k.p.List() }
+
+// logger adapts kind's logger to slog.
+type logger struct{ l *slog.Logger }
+
+func (l logger) Warn(m string)                        { l.l.Warn(m) }
+func (l logger) Warnf(f string, a ...any)             { l.l.Warn(fmt.Sprintf(f, a...)) }
+func (l logger) Error(m string)                       { l.l.Error(m) }
+func (l logger) Errorf(f string, a ...any)            { l.l.Error(fmt.Sprintf(f, a...)) }
+func (l logger) V(v kindlog.Level) kindlog.InfoLogger { return info{l.l, v} }
+
+type info struct {
+	l *slog.Logger
+	v kindlog.Level
+}
+
+func (i info) Info(m string)            { i.l.Debug(m, "v", int(i.v)) }
+func (i info) Infof(f string, a ...any) { i.l.Debug(fmt.Sprintf(f, a...), "v", int(i.v)) }
+func (i info) Enabled() bool            { return i.v == 0 }

@@ -1,0 +1,420 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/namespaced"
+	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
+	"github.com/kubelab/kubelab/server/store"
+	"github.com/kubelab/kubelab/server/store/storetest"
+)
+
+func TestMain(m *testing.M) { simclustertest.Main(m) }
+
+var seq atomic.Int64
+
+// clock is a settable time source for the Manager.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one kubelab's worth of sandbox state: a database and an instance
+// label on the shared simulated cluster, so parallel tests do not reap each
+// other's sandboxes.
+type env struct {
+	t        *testing.T
+	st       *store.Store
+	instance string
+	clock    *clock
+	mu       sync.Mutex
+	events   []sandbox.Event
+}
+
+func newEnv(t *testing.T) *env {
+	return &env{t: t, st: storetest.NewDB(t), instance: fmt.Sprintf("test%d", seq.Add(1)), clock: newClock()}
+}
+
+func (e *env) provisioner() *namespaced.Provisioner {
+	return namespaced.New(namespaced.Options{Config: simclustertest.Cluster(e.t).AdminConfig(), Simulated: true, Instance: e.instance})
+}
+
+// start runs a Manager until the returned stop is called (or the test ends).
+func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
+	e.t.Helper()
+	o.Provisioner = e.provisioner()
+	o.Store = e.st
+	o.Simulated = true
+	o.Now = e.clock.Now
+	o.Tick = 20 * time.Millisecond
+	o.Events = func(ev sandbox.Event) {
+		e.mu.Lock()
+		e.events = append(e.events, ev)
+		e.mu.Unlock()
+	}
+	m := sandbox.NewManager(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("manager run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(func() {
+		stop()
+		// Delete what is left on the shared cluster.
+		p := e.provisioner()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ids, _ := p.List(ctx)
+		for _, id := range ids {
+			_ = p.Destroy(ctx, id)
+		}
+	})
+	return m, stop
+}
+
+func waitStatus(t *testing.T, m *sandbox.Manager, id, status string) sandbox.Session {
+	t.Helper()
+	var s sandbox.Session
+	var gerr error
+	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		s, gerr = m.Session(ctx, id)
+		return gerr == nil && s.Status == status, nil
+	})
+	if err != nil {
+		t.Fatalf("session %s: status %q (%s), want %q (last error: %v)", id, s.Status, s.Reason, status, gerr)
+	}
+	return s
+}
+
+// works checks the session's sandbox with the learner's own kubeconfig.
+func works(t *testing.T, m *sandbox.Manager, id string) {
+	t.Helper()
+	sb, err := m.Sandbox(t.Context(), id)
+	if err != nil {
+		t.Fatalf("sandbox of %s: %v", id, err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(sb.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("p%d", seq.Add(1))
+	_, err = kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps(sb.Namespace).Create(t.Context(),
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Errorf("session %s: learner cannot create in %s: %v", id, sb.Namespace, err)
+	}
+}
+
+func namespaceGone(t *testing.T, ns string) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(simclustertest.Cluster(t).AdminConfig())
+	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		n, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err) || (err == nil && n.DeletionTimestamp != nil), nil
+	})
+	if err != nil {
+		t.Errorf("namespace %s was not deleted", ns)
+	}
+}
+
+func TestStartIsIdempotentAndReports(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{})
+	ctx := t.Context()
+	s, err := m.Start(ctx, "alice", sandbox.ChapterSpec{ID: "pods", Size: "small", Namespaces: []string{"dev"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != sandbox.StatusProvisioning {
+		t.Errorf("status = %q, want provisioning", s.Status)
+	}
+	again, err := m.Start(ctx, "alice", sandbox.ChapterSpec{ID: "pods", Size: "small"})
+	if err != nil || again.ID != s.ID {
+		t.Errorf("second start = %v, %v; want the same session %s", again.ID, err, s.ID)
+	}
+	ready := waitStatus(t, m, s.ID, sandbox.StatusReady)
+	if ready.Namespace == "" || ready.Namespaces["dev"] == "" || ready.ReadyAt.IsZero() {
+		t.Errorf("ready session = %+v", ready)
+	}
+	works(t, m, s.ID)
+	e.mu.Lock()
+	var steps []string
+	for _, ev := range e.events {
+		if ev.Session == s.ID && ev.Type == sandbox.EventProgress {
+			steps = append(steps, ev.Step)
+		}
+	}
+	e.mu.Unlock()
+	if diff := cmp.Diff([]string{"namespace", "rbac", "quota", "network policy", "token", "ready"}, steps); diff != "" {
+		t.Errorf("progress (-want +got):\n%s", diff)
+	}
+	list, err := m.SessionsOf(ctx, "alice")
+	if err != nil || len(list) != 1 {
+		t.Errorf("SessionsOf = %v, %v", list, err)
+	}
+	if err := m.End(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, s.ID, sandbox.StatusEnded)
+	namespaceGone(t, ready.Namespace)
+	if _, err := m.Sandbox(ctx, s.ID); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Sandbox after End: %v, want ErrNotFound", err)
+	}
+	if _, err := m.Session(ctx, "nope"); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Session(nope): %v, want ErrNotFound", err)
+	}
+}
+
+func TestPerUserCap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{MaxPerUser: 1})
+	if _, err := m.Start(t.Context(), "bob", sandbox.ChapterSpec{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(t.Context(), "bob", sandbox.ChapterSpec{ID: "b"}); !errors.Is(err, sandbox.ErrCapacity) {
+		t.Errorf("second chapter: %v, want ErrCapacity", err)
+	}
+}
+
+func TestPoolClaimAndRefill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{PoolSize: map[string]int{"small": 2}})
+	poolFull(t, m, "small", 2)
+	s, err := m.Start(t.Context(), "carol", sandbox.ChapterSpec{ID: "pods", Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != sandbox.StatusReady {
+		t.Fatalf("claim from the pool: status %q (%s), want ready", s.Status, s.Reason)
+	}
+	works(t, m, s.ID)
+	poolFull(t, m, "small", 2)
+	// A chapter with extra namespaces goes cold.
+	s2, err := m.Start(t.Context(), "carol", sandbox.ChapterSpec{ID: "ns", Size: "small", Namespaces: []string{"x"}})
+	if err != nil || s2.Status != sandbox.StatusProvisioning {
+		t.Errorf("extra-namespace start = %q, %v; want provisioning", s2.Status, err)
+	}
+	waitStatus(t, m, s2.ID, sandbox.StatusReady)
+}
+
+func poolFull(t *testing.T, m *sandbox.Manager, size string, n int) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		return m.PoolReady(size) == n, nil
+	})
+	if err != nil {
+		t.Fatalf("pool %s has %d, want %d", size, m.PoolReady(size), n)
+	}
+}
+
+func TestExpiryExtendAndIdle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{TTL: time.Hour, MaxTTL: 90 * time.Minute, ExtendBy: 20 * time.Minute, IdleTTL: 40 * time.Minute})
+	ctx := t.Context()
+	s, err := m.Start(ctx, "dave", sandbox.ChapterSpec{ID: "pods"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = waitStatus(t, m, s.ID, sandbox.StatusReady)
+	created := s.CreatedAt
+	for _, want := range []time.Duration{80 * time.Minute, 90 * time.Minute} {
+		x, err := m.Extend(ctx, s.ID)
+		if err != nil {
+			t.Fatalf("extend: %v", err)
+		}
+		if got := x.ExpiresAt.Sub(created); got.Round(time.Second) != want {
+			t.Errorf("after extend: expires %s after creation, want %s", got, want)
+		}
+	}
+	if _, err := m.Extend(ctx, s.ID); !errors.Is(err, sandbox.ErrExtendLimit) {
+		t.Errorf("third extend: %v, want ErrExtendLimit", err)
+	}
+	// Activity keeps it alive past the idle limit; the hard limit still ends it.
+	e.clock.Add(30 * time.Minute)
+	m.Touch(ctx, s.ID)
+	e.clock.Add(30 * time.Minute)
+	if got, _ := m.Session(ctx, s.ID); got.Status != sandbox.StatusReady {
+		t.Errorf("after activity: status %q (%s), want ready", got.Status, got.Reason)
+	}
+	e.clock.Add(31 * time.Minute)
+	got := waitStatus(t, m, s.ID, sandbox.StatusExpired)
+	if got.Reason == "" {
+		t.Error("expired without a reason")
+	}
+	namespaceGone(t, s.Namespace)
+
+	idle, err := m.Start(ctx, "dave", sandbox.ChapterSpec{ID: "idle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, idle.ID, sandbox.StatusReady)
+	e.clock.Add(41 * time.Minute)
+	waitStatus(t, m, idle.ID, sandbox.StatusExpired)
+}
+
+func TestQueueOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{MaxTotal: 1})
+	ctx := t.Context()
+	var ids []string
+	for i, owner := range []string{"u1", "u2", "u3"} {
+		s, err := m.Start(ctx, owner, sandbox.ChapterSpec{ID: "pods"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus, wantPos := sandbox.StatusQueued, i
+		if i == 0 {
+			wantStatus = sandbox.StatusProvisioning
+		}
+		if s.Status != wantStatus || s.Position != wantPos {
+			t.Errorf("%s: %s at %d, want %s at %d", owner, s.Status, s.Position, wantStatus, wantPos)
+		}
+		ids = append(ids, s.ID)
+	}
+	waitStatus(t, m, ids[0], sandbox.StatusReady)
+	if err := m.End(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, ids[1], sandbox.StatusReady)
+	if s, _ := m.Session(ctx, ids[2]); s.Status != sandbox.StatusQueued || s.Position != 1 {
+		t.Errorf("third: %s at %d, want queued at 1", s.Status, s.Position)
+	}
+	if err := m.End(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, ids[2], sandbox.StatusReady)
+	works(t, m, ids[2])
+}
+
+func TestReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{})
+	ctx := t.Context()
+	s, err := m.Start(ctx, "erin", sandbox.ChapterSpec{ID: "pods"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := waitStatus(t, m, s.ID, sandbox.StatusReady)
+	r, err := m.Reset(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != s.ID || r.Status != sandbox.StatusProvisioning {
+		t.Errorf("reset = %s %s, want %s provisioning", r.ID, r.Status, s.ID)
+	}
+	after := waitStatus(t, m, s.ID, sandbox.StatusReady)
+	if after.Namespace == before.Namespace {
+		t.Errorf("reset kept namespace %s", after.Namespace)
+	}
+	namespaceGone(t, before.Namespace)
+	works(t, m, s.ID)
+}
+
+func TestReconcileAfterKill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.provisioner()
+	now := time.Now()
+	rec := func(id, sbID, status string) sandbox.Record {
+		return sandbox.Record{ID: id, Owner: "o-" + id, Chapter: "pods", Status: status, Backend: "namespaced", SandboxID: sbID,
+			Namespace: sandbox.NamespaceName(sbID, ""), CreatedAt: now, ExpiresAt: now.Add(time.Hour), ActiveAt: now}
+	}
+	// A create killed half-way: its row says provisioning, the namespace exists.
+	half := fmt.Sprintf("half%d", seq.Add(1))
+	if _, err := p.Create(ctx, half, sandbox.Spec{Owner: "o-killed", Session: "killed", Size: "small"}); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan: labelled by kubelab, no row.
+	orphan := fmt.Sprintf("orphan%d", seq.Add(1))
+	if _, err := p.Create(ctx, orphan, sandbox.Spec{Size: "small"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []sandbox.Record{
+		rec("killed", half, sandbox.StatusProvisioning),
+		rec("vanished", "gone"+half, sandbox.StatusReady),
+	} {
+		if err := e.st.InsertSandboxSession(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := e.start(sandbox.ManagerOptions{})
+	got := waitStatus(t, m, "killed", sandbox.StatusReady)
+	if got.Namespace == sandbox.NamespaceName(half, "") {
+		t.Error("the half-made namespace was reused")
+	}
+	works(t, m, "killed")
+	if s := waitStatus(t, m, "vanished", sandbox.StatusFailed); s.Reason == "" {
+		t.Error("vanished sandbox failed without a reason")
+	}
+	namespaceGone(t, sandbox.NamespaceName(orphan, ""))
+	namespaceGone(t, sandbox.NamespaceName(half, ""))
+}
+
+func TestRestartTwiceWithLiveSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, stop := e.start(sandbox.ManagerOptions{PoolSize: map[string]int{"small": 1}})
+	ctx := t.Context()
+	var ids []string
+	for _, owner := range []string{"f1", "f2", "f3"} {
+		s, err := m.Start(ctx, owner, sandbox.ChapterSpec{ID: "pods", Size: "small"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	for _, id := range ids {
+		waitStatus(t, m, id, sandbox.StatusReady)
+	}
+	for range 2 {
+		stop()
+		m, stop = e.start(sandbox.ManagerOptions{PoolSize: map[string]int{"small": 1}})
+		for _, id := range ids {
+			waitStatus(t, m, id, sandbox.StatusReady)
+			works(t, m, id)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+// Package sandbox creates, tracks and tears down per-learner Kubernetes
+// environments. Backends live in subpackages (namespaced, kindcluster); the
+// Manager in this package keeps every sandbox's lifecycle. It never handles
+// HTTP.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// Errors a Provisioner or the Manager may return; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("sandbox not found")
+	ErrCapacity = errors.New("no sandbox capacity")
+)
+
+// Spec is what a chapter asks of its environment.
+type Spec struct {
+	Owner      string        // user id, recorded on the sandbox's objects
+	Session    string        // session id, recorded on the sandbox's objects
+	Chapter    string        // chapter id; names the kubeconfig context
+	Size       string        // size class: "small", "medium" or "large"
+	Namespaces []string      // extra namespaces by logical name
+	TTL        time.Duration // lifetime from creation
+	// Progress, if set, is called as each provisioning step completes
+	// ("namespace", "rbac", "quota", "network policy", "token").
+	Progress func(step string)
+}
+
+// Sandbox is a ready environment. Credentials in Config and Kubeconfig are
+// scoped to the learner: a namespace-bound ServiceAccount, or the admin of a
+// throwaway cluster.
+type Sandbox struct {
+	ID         string
+	Backend    string            // "namespaced" or "kind"
+	Namespace  string            // the primary namespace: where the learner works and checks look
+	Namespaces map[string]string // extra namespaces: logical name → real name
+	Config     *rest.Config      // learner-scoped
+	Kubeconfig []byte            // learner-scoped kubeconfig, context named after the chapter
+	Server     string            // API endpoint URL
+	ExpiresAt  time.Time
+	Simulated  bool // true on the embedded simulated cluster: no real containers run
+}
+
+// Provisioner is a sandbox backend. Implementations must be safe for
+// concurrent use. Create and Destroy are idempotent for a given id: creating
+// an existing sandbox returns it, destroying a missing one returns nil.
+type Provisioner interface {
+	// Create blocks until the sandbox is usable or ctx ends. On error it
+	// leaves nothing behind, or leaves what it made for List to find.
+	Create(ctx context.Context, id string, spec Spec) (*Sandbox, error)
+	// Get returns ErrNotFound if no sandbox with this id exists.
+	Get(ctx context.Context, id string) (*Sandbox, error)
+	// Destroy deletes everything the sandbox owns; it may return before the
+	// backend has finished deleting.
+	Destroy(ctx context.Context, id string) error
+	// List returns the ids of every sandbox this backend owns, for reaping.
+	List(ctx context.Context) ([]string, error)
+}

@@ -1,0 +1,231 @@
+package simcluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubelab/kubelab/sandbox/simcluster"
+)
+
+// Start may run once per process, so restart and shutdown are tested in
+// child processes: the test binary re-executed with childEnv=<data dir>.
+const (
+	childEnv     = "SIMCLUSTER_TEST_CHILD_DIR"
+	childModeEnv = "SIMCLUSTER_TEST_CHILD_MODE"
+)
+
+// childReport is what a child prints as its last stdout line.
+type childReport struct {
+	PodIPs         []string       `json:"podIPs"`
+	ConfigMapValue string         `json:"configMapValue"`
+	OpenPorts      []string       `json:"openPorts"`
+	Goroutines     [2]int         `json:"goroutines"` // before Start, after Stop
+	StartSeconds   float64        `json:"startSeconds"`
+	StopSeconds    float64        `json:"stopSeconds"`
+	ReadyzSeconds  float64        `json:"readyzSeconds"`
+	PodsSeconds    float64        `json:"podsSeconds"`
+	Leftover       []string       `json:"leftover"` // top function of goroutines left after Stop
+	Ports          map[string]int `json:"ports"`
+	Err            string         `json:"err"`
+}
+
+func runChild() int {
+	rep := childReport{}
+	err := child(&rep)
+	if err != nil {
+		rep.Err = err.Error()
+	}
+	b, _ := json.Marshal(rep)
+	fmt.Println(string(b))
+	return 0
+}
+
+func child(rep *childReport) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep.Goroutines[0] = runtime.NumGoroutine()
+	t0 := time.Now()
+	c, err := simcluster.Start(ctx, simcluster.Options{DataDir: os.Getenv(childEnv), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	rep.StartSeconds = time.Since(t0).Seconds()
+	rep.ReadyzSeconds = simcluster.ReadyAfter(c).Seconds()
+	rep.Ports = simcluster.Ports(c)
+	cs, err := kubernetes.NewForConfig(c.AdminConfig())
+	if err != nil {
+		return err
+	}
+	const ns = "keep"
+	switch os.Getenv(childModeEnv) {
+	case "create":
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm"}, Data: map[string]string{"k": "survives"}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := cs.AppsV1().Deployments(ns).Create(ctx, deployment("web", 3), metav1.CreateOptions{})
+			return err == nil || apierrors.IsAlreadyExists(err), nil
+		}); err != nil {
+			return err
+		}
+	case "verify":
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "cm", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		rep.ConfigMapValue = cm.Data["k"]
+		// Logs go through the kubelet stand-in, whose port may have moved.
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil || len(pods.Items) == 0 {
+			return fmt.Errorf("list pods after restart: %v (%d pods)", err, len(pods.Items))
+		}
+		logs, err := cs.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("logs after restart: %w", err)
+		}
+		if !strings.Contains(string(logs), "simulated") {
+			return fmt.Errorf("logs after restart = %q", logs)
+		}
+		if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, "web", "application/merge-patch+json", []byte(`{"spec":{"replicas":6}}`), metav1.PatchOptions{}); err != nil {
+			return err
+		}
+	case "":
+	}
+	if os.Getenv(childModeEnv) != "" {
+		want := map[string]int{"create": 3, "verify": 6}[os.Getenv(childModeEnv)]
+		if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, nil
+			}
+			rep.PodIPs = rep.PodIPs[:0]
+			for _, p := range pods.Items {
+				if p.Status.PodIP != "" {
+					rep.PodIPs = append(rep.PodIPs, p.Status.PodIP)
+				}
+			}
+			return len(rep.PodIPs) == want, nil
+		}); err != nil {
+			return fmt.Errorf("wait for %d pod IPs: %w", want, err)
+		}
+	}
+	rep.PodsSeconds = time.Since(t0).Seconds() - rep.StartSeconds
+	t1 := time.Now()
+	if err := c.Stop(ctx); err != nil {
+		return err
+	}
+	rep.StopSeconds = time.Since(t1).Seconds()
+	for name, p := range rep.Ports {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), time.Second)
+		if err == nil {
+			conn.Close()
+			rep.OpenPorts = append(rep.OpenPorts, name)
+		}
+	}
+	time.Sleep(2 * time.Second) // let goroutines unwind before counting
+	rep.Goroutines[1] = runtime.NumGoroutine()
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if lines := strings.Split(g, "\n"); len(lines) > 1 {
+			rep.Leftover = append(rep.Leftover, strings.TrimSpace(lines[1]))
+		}
+	}
+	return nil
+}
+
+func runChildProcess(t testing.TB, dir, mode string) childReport {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childModeEnv+"="+mode)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child %s: %v\n%s", mode, err, out)
+	}
+	lines := slices.DeleteFunc(splitLines(string(out)), func(s string) bool { return len(s) == 0 || s[0] != '{' })
+	if len(lines) == 0 {
+		t.Fatalf("child %s: no report in output:\n%s", mode, out)
+	}
+	var rep childReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("child %s: parse report: %v", mode, err)
+	}
+	if rep.Err != "" {
+		t.Fatalf("child %s: %s", mode, rep.Err)
+	}
+	return rep
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for l := range strings.Lines(s) {
+		out = append(out, strings.TrimSpace(l))
+	}
+	return out
+}
+
+func TestRestartKeepsObjectsAndStopClosesListeners(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := runChildProcess(t, dir, "create")
+	// Pretend the etcd peer and kubelet ports were taken meanwhile: the
+	// restart must cope with new ones.
+	statePath := filepath.Join(dir, "state.json")
+	b, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]int
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["etcdPeerPort"], st["kwokPort"] = 0, 0
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statePath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := runChildProcess(t, dir, "verify")
+	for _, rep := range []childReport{first, second} {
+		if len(rep.OpenPorts) != 0 {
+			t.Errorf("listeners still open after Stop: %v", rep.OpenPorts)
+		}
+		t.Logf("goroutines before Start %d, after Stop %d; start took %.2fs, workload %.2fs, stop %.2fs", rep.Goroutines[0], rep.Goroutines[1], rep.StartSeconds, rep.PodsSeconds, rep.StopSeconds)
+		t.Logf("left after Stop: %q", rep.Leftover)
+	}
+	if second.ConfigMapValue != "survives" {
+		t.Errorf("configmap after restart = %q, want %q", second.ConfigMapValue, "survives")
+	}
+	if first.Ports["kube-apiserver"] != second.Ports["kube-apiserver"] {
+		t.Errorf("api server port changed across restart: %d then %d", first.Ports["kube-apiserver"], second.Ports["kube-apiserver"])
+	}
+	seen := map[string]bool{}
+	for _, ip := range second.PodIPs {
+		if seen[ip] {
+			t.Errorf("duplicate pod IP %s after restart: %v", ip, second.PodIPs)
+		}
+		seen[ip] = true
+	}
+}

@@ -1,0 +1,388 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/kubelab/kubelab/server/store"
+)
+
+const (
+	sessionCookie     = "kubelab_session"
+	minPasswordLength = 10
+	maxPasswordLength = 256
+	maxNameLength     = 80
+	apiTokenPrefix    = "kl_"
+)
+
+// Context keys set by authenticate.
+const (
+	ctxUser   = "kubelab.user"
+	ctxBearer = "kubelab.bearer"
+)
+
+// NewToken returns a random secret and the hash kubelab stores for it. Only
+// the hash is kept, so a database leak does not leak live credentials.
+func NewToken(prefix string) (token string, hash []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, HashToken(token)
+}
+
+// HashToken is the stored form of a login-session or API token.
+func HashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// argon2id parameters: OWASP's 2023 recommendation (19 MiB, 2 passes).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword returns an encoded argon2id hash of password.
+func HashPassword(password string) string {
+	var salt [16]byte
+	_, _ = rand.Read(salt[:])
+	key := argon2.IDKey([]byte(password), salt[:], argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// checkPassword reports whether password matches an encoded argon2id hash.
+func checkPassword(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var mem uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// dummyHash is compared against when an email is unknown, so that the
+// response time does not reveal which emails have accounts.
+var dummyHash = HashPassword("kubelab-dummy-password")
+
+// NormalizeEmail trims and lower-cases an address and rejects anything that
+// is not a bare address.
+func NormalizeEmail(raw string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(raw))
+	if e == "" {
+		return "", errors.New("email is required")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e, "@") || len(e) > 254 {
+		return "", fmt.Errorf("%q is not a valid email address", raw)
+	}
+	return e, nil
+}
+
+func validPassword(p string) error {
+	switch {
+	case utf8.RuneCountInString(p) < minPasswordLength:
+		return fmt.Errorf("password must be at least %d characters", minPasswordLength)
+	case len(p) > maxPasswordLength:
+		return fmt.Errorf("password must be at most %d bytes", maxPasswordLength)
+	}
+	return nil
+}
+
+func cleanName(name, fallback string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = fallback
+	}
+	if utf8.RuneCountInString(name) > maxNameLength {
+		return "", fmt.Errorf("name must be at most %d characters", maxNameLength)
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", errors.New("name must not contain control characters")
+	}
+	return name, nil
+}
+
+// authenticate resolves the caller from a bearer token or the session
+// cookie. It never rejects: handlers that need a user call currentUser.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+			tok, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				return errStatus(http.StatusUnauthorized, "Authorization must be a Bearer token")
+			}
+			u, err := s.store.UserByAPIToken(ctx, HashToken(strings.TrimSpace(tok)))
+			if errors.Is(err, store.ErrNotFound) {
+				return errStatus(http.StatusUnauthorized, "invalid API token")
+			}
+			if err != nil {
+				return fmt.Errorf("look up api token: %w", err)
+			}
+			c.Set(ctxUser, &u)
+			c.Set(ctxBearer, true)
+			return next(c)
+		}
+		if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+			u, err := s.store.LoginSession(ctx, HashToken(ck.Value), s.opts.SessionIdle)
+			switch {
+			case err == nil:
+				c.Set(ctxUser, &u)
+			case errors.Is(err, store.ErrNotFound):
+				s.clearSessionCookie(c)
+			default:
+				return fmt.Errorf("look up login session: %w", err)
+			}
+		}
+		return next(c)
+	}
+}
+
+func viaBearer(c echo.Context) bool { b, _ := c.Get(ctxBearer).(bool); return b }
+
+// userOf returns the authenticated user or nil.
+func userOf(c echo.Context) *store.User { u, _ := c.Get(ctxUser).(*store.User); return u }
+
+var errUnauthenticated = errStatus(http.StatusUnauthorized, "log in first")
+
+// currentUser returns the authenticated user or a 401.
+func currentUser(c echo.Context) (*store.User, error) {
+	if u := userOf(c); u != nil {
+		return u, nil
+	}
+	return nil, errUnauthenticated
+}
+
+func (s *Server) secureCookies() bool { return s.public != nil && s.public.Scheme == "https" }
+
+// startLoginSession creates a login session for u and sets its cookie.
+func (s *Server) startLoginSession(c echo.Context, u store.User) error {
+	token, hash := NewToken("")
+	expires := time.Now().Add(s.opts.SessionAbsolute)
+	if err := s.store.CreateLoginSession(c.Request().Context(), u.ID, hash, expires); err != nil {
+		return fmt.Errorf("create login session for %s: %w", u.ID, err)
+	}
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(),
+	})
+	c.Set(ctxUser, &u)
+	return nil
+}
+
+func (s *Server) clearSessionCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(),
+	})
+}
+
+type credentialsJSON struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+type userJSON struct {
+	ID    string `json:"id"`
+	Email string `json:"email,omitempty"`
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+	Guest bool   `json:"guest"`
+}
+
+func toUserJSON(u store.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Guest: u.Guest}
+}
+
+// bindJSON decodes the request body strictly, with a clear message on bad input.
+func bindJSON(c echo.Context, v any) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return errStatus(http.StatusUnsupportedMediaType, "send a JSON body with Content-Type: application/json")
+	}
+	if err := decodeStrict(c.Request().Body, v); err != nil {
+		var mbe *http.MaxBytesError
+		var he *echo.HTTPError
+		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
+			return errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		return errStatus(http.StatusBadRequest, "malformed JSON body: "+err.Error())
+	}
+	return nil
+}
+
+// validateCredentials checks and normalises sign-up input.
+func validateCredentials(in credentialsJSON) (email, name string, err error) {
+	email, err = NormalizeEmail(in.Email)
+	if err != nil {
+		return "", "", errStatus(http.StatusBadRequest, err.Error())
+	}
+	if err := validPassword(in.Password); err != nil {
+		return "", "", errStatus(http.StatusBadRequest, err.Error())
+	}
+	name, err = cleanName(in.Name, strings.SplitN(email, "@", 2)[0])
+	if err != nil {
+		return "", "", errStatus(http.StatusBadRequest, err.Error())
+	}
+	return email, name, nil
+}
+
+var errEmailTaken = errStatus(http.StatusConflict, "an account with this email already exists; log in instead")
+
+func (s *Server) signup(c echo.Context) error {
+	var in credentialsJSON
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	email, name, err := validateCredentials(in)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var u store.User
+	if cur := userOf(c); cur != nil && cur.Guest {
+		// A guest who signs up keeps their progress: claim the guest account.
+		u, err = s.store.ClaimGuest(ctx, cur.ID, email, name, HashPassword(in.Password))
+	} else {
+		u, err = s.store.CreateUser(ctx, store.NewUser{Email: email, Name: name, PasswordHash: HashPassword(in.Password)})
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return errEmailTaken
+	}
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", email, err)
+	}
+	if err := s.startLoginSession(c, u); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toUserJSON(u))
+}
+
+var errBadLogin = errStatus(http.StatusUnauthorized, "wrong email or password")
+
+func (s *Server) login(c echo.Context) error {
+	var in credentialsJSON
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	email, err := NormalizeEmail(in.Email)
+	if err != nil {
+		return errStatus(http.StatusBadRequest, err.Error())
+	}
+	ip := c.RealIP()
+	if wait := s.limits.blocked(email, ip); wait > 0 {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		return errStatus(http.StatusTooManyRequests, "too many failed log-ins; try again in a few minutes")
+	}
+	u, hash, err := s.store.UserByEmail(c.Request().Context(), email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		checkPassword(dummyHash, in.Password)
+		s.limits.fail(email, ip)
+		return errBadLogin
+	case err != nil:
+		return fmt.Errorf("look up user %s: %w", email, err)
+	}
+	if !checkPassword(hash, in.Password) {
+		s.limits.fail(email, ip)
+		return errBadLogin
+	}
+	s.limits.succeed(email)
+	if err := s.startLoginSession(c, u); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserJSON(u))
+}
+
+func (s *Server) logout(c echo.Context) error {
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		if err := s.store.DeleteLoginSession(c.Request().Context(), HashToken(ck.Value)); err != nil {
+			return fmt.Errorf("delete login session: %w", err)
+		}
+	}
+	s.clearSessionCookie(c)
+	return c.NoContent(http.StatusNoContent)
+}
+
+type guestJSON struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) guest(c echo.Context) error {
+	var in guestJSON
+	if c.Request().ContentLength != 0 {
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	name, err := cleanName(in.Name, "Guest")
+	if err != nil {
+		return errStatus(http.StatusBadRequest, err.Error())
+	}
+	u, err := s.store.CreateGuest(c.Request().Context(), name)
+	if err != nil {
+		return fmt.Errorf("create guest: %w", err)
+	}
+	if err := s.startLoginSession(c, u); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toUserJSON(u))
+}
+
+func (s *Server) me(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserJSON(*u))
+}
+
+type accountJSON struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) updateMe(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	var in accountJSON
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	name, err := cleanName(in.Name, "")
+	if err != nil || name == "" {
+		return errStatus(http.StatusBadRequest, "name must be 1 to 80 characters without control characters")
+	}
+	if err := s.store.UpdateUserName(c.Request().Context(), u.ID, name); err != nil {
+		return fmt.Errorf("update name of %s: %w", u.ID, err)
+	}
+	u.Name = name
+	return c.JSON(http.StatusOK, toUserJSON(*u))
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSignupLoginLogout(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+
+	res, body := c.do(t, "POST", "/api/v1/auth/signup", map[string]string{
+		"email": "  Ada@Example.COM ", "password": "correct horse battery", "name": "Ada"})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	var u userJSON
+	mustUnmarshal(t, body, &u)
+	if diff := cmp.Diff(userJSON{ID: u.ID, Email: "ada@example.com", Name: "Ada"}, u); diff != "" {
+		t.Errorf("signup user mismatch (-want +got):\n%s", diff)
+	}
+	var ck *http.Cookie
+	for _, k := range res.Cookies() {
+		if k.Name == sessionCookie {
+			ck = k
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure {
+		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, not Secure on http", ck)
+	}
+
+	if res, body := c.do(t, "GET", "/api/v1/me", nil); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "ada@example.com") {
+		t.Fatalf("me after signup: %d %s", res.StatusCode, body)
+	}
+	if res, _ := c.do(t, "POST", "/api/v1/auth/logout", nil); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	if res, _ := c.do(t, "GET", "/api/v1/me", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("me after logout: %d, want 401", res.StatusCode)
+	}
+	res, body = c.do(t, "POST", "/api/v1/auth/login", map[string]string{"email": "ADA@example.com", "password": "correct horse battery"})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", res.StatusCode, body)
+	}
+	if res, _ := c.do(t, "GET", "/api/v1/me", nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("me after login: %d", res.StatusCode)
+	}
+}
+
+func TestAuthBadInput(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	setup := ts.client(t)
+	if res, body := setup.do(t, "POST", "/api/v1/auth/signup", map[string]string{"email": "taken@example.com", "password": "long enough password"}); res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	tests := []struct {
+		name       string
+		path       string
+		body       string
+		header     map[string]string
+		wantStatus int
+		wantError  string
+	}{
+		{name: "short password", path: "/api/v1/auth/signup", body: `{"email":"a@example.com","password":"short"}`,
+			wantStatus: 400, wantError: "password must be at least 10 characters"},
+		{name: "bad email", path: "/api/v1/auth/signup", body: `{"email":"not-an-email","password":"long enough password"}`,
+			wantStatus: 400, wantError: `"not-an-email" is not a valid email address`},
+		{name: "duplicate", path: "/api/v1/auth/signup", body: `{"email":"TAKEN@example.com","password":"long enough password"}`,
+			wantStatus: 409, wantError: "an account with this email already exists; log in instead"},
+		{name: "wrong password", path: "/api/v1/auth/login", body: `{"email":"taken@example.com","password":"wrong password!!"}`,
+			wantStatus: 401, wantError: "wrong email or password"},
+		{name: "unknown email", path: "/api/v1/auth/login", body: `{"email":"nobody@example.com","password":"long enough password"}`,
+			wantStatus: 401, wantError: "wrong email or password"},
+		{name: "malformed JSON", path: "/api/v1/auth/signup", body: `{"email":`,
+			wantStatus: 400, wantError: "malformed JSON body: unexpected EOF"},
+		{name: "unknown field", path: "/api/v1/auth/signup", body: `{"email":"b@example.com","password":"long enough password","admin":true}`,
+			wantStatus: 400, wantError: `malformed JSON body: json: unknown field "admin"`},
+		{name: "oversized body", path: "/api/v1/auth/signup", body: `{"email":"c@example.com","password":"` + strings.Repeat("x", 100_000) + `"}`,
+			wantStatus: 413, wantError: "request body too large"},
+		{name: "missing Origin", path: "/api/v1/auth/signup", body: `{"email":"d@example.com","password":"long enough password"}`,
+			header: map[string]string{"Origin": ""}, wantStatus: 403, wantError: "cross-site request refused: the Origin header is missing"},
+		{name: "foreign Origin", path: "/api/v1/auth/login", body: `{"email":"taken@example.com","password":"long enough password"}`,
+			header: map[string]string{"Origin": "https://evil.example"}, wantStatus: 403,
+			wantError: "cross-site request refused: origin https://evil.example is not allowed"},
+		{name: "not JSON", path: "/api/v1/auth/login", body: `email=a`, header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			wantStatus: 415, wantError: "send a JSON body with Content-Type: application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := ts.client(t)
+			res, body := c.raw(t, "POST", tt.path, tt.body, tt.header)
+			var got apiError
+			mustUnmarshal(t, body, &got)
+			if res.StatusCode != tt.wantStatus || got.Error != tt.wantError || got.RequestID == "" {
+				t.Errorf("POST %s = %d %q (request id %q), want %d %q", tt.path, res.StatusCode, got.Error, got.RequestID, tt.wantStatus, tt.wantError)
+			}
+		})
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+	if res, body := c.do(t, "POST", "/api/v1/auth/signup", map[string]string{"email": "victim@example.com", "password": "the real password"}); res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	for i := range maxFailsAccount {
+		if res, _ := c.do(t, "POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.com", "password": "guess number " + string(rune('a'+i))}); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: status %d, want 401", i, res.StatusCode)
+		}
+	}
+	// Even the right password is refused while the account is locked.
+	res, body := c.do(t, "POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.com", "password": "the real password"})
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("login after %d failures: %d %s (Retry-After %q), want 429", maxFailsAccount, res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+}
+
+func TestGuestClaim(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+	res, body := c.do(t, "POST", "/api/v1/auth/guest", nil)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("guest: %d %s", res.StatusCode, body)
+	}
+	var guest userJSON
+	mustUnmarshal(t, body, &guest)
+	if !guest.Guest || guest.Email != "" {
+		t.Fatalf("guest = %+v", guest)
+	}
+	res, body = c.do(t, "POST", "/api/v1/auth/signup", map[string]string{"email": "claimed@example.com", "password": "a good password", "name": "Claire"})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("claim: %d %s", res.StatusCode, body)
+	}
+	var claimed userJSON
+	mustUnmarshal(t, body, &claimed)
+	if diff := cmp.Diff(userJSON{ID: guest.ID, Email: "claimed@example.com", Name: "Claire"}, claimed); diff != "" {
+		t.Errorf("claimed account mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestAPIToken(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+	res, body := c.do(t, "POST", "/api/v1/auth/signup", map[string]string{"email": "script@example.com", "password": "a good password"})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	var u userJSON
+	mustUnmarshal(t, body, &u)
+	token, hash := NewToken(apiTokenPrefix)
+	if err := ts.store.CreateAPIToken(t.Context(), u.ID, "ci", hash); err != nil {
+		t.Fatal(err)
+	}
+	bare := ts.client(t)
+	// A bearer request needs no Origin: it carries no ambient credential.
+	res, body = bare.raw(t, "GET", "/api/v1/me", "", map[string]string{"Authorization": "Bearer " + token, "Origin": ""})
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), u.ID) {
+		t.Fatalf("me with token: %d %s", res.StatusCode, body)
+	}
+	res, _ = bare.raw(t, "GET", "/api/v1/me", "", map[string]string{"Authorization": "Bearer kl_forged"})
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged token: %d, want 401", res.StatusCode)
+	}
+}
+
+func TestHealthAndSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res, body := c.do(t, "GET", path, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d %s", path, res.StatusCode, body)
+		}
+		for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"} {
+			if res.Header.Get(h) == "" {
+				t.Errorf("GET %s: header %s missing", path, h)
+			}
+		}
+	}
+}
+
+func mustUnmarshal(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("decode %q: %v", data, err)
+	}
+}

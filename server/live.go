@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/server/store"
+)
+
+func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
+
+type checkJSON struct {
+	Passed  bool   `json:"passed"`
+	Message string `json:"message,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+type taskResultJSON struct {
+	ID        string      `json:"id"`
+	Title     string      `json:"title"`
+	Step      string      `json:"step"`
+	Points    int         `json:"points"`
+	Score     float64     `json:"score"`
+	Passed    bool        `json:"passed"`
+	Challenge bool        `json:"challenge,omitempty"`
+	Checks    []checkJSON `json:"checks"`
+}
+
+func toTaskResultJSON(ch *labs.Chapter, r grader.TaskResult) taskResultJSON {
+	out := taskResultJSON{ID: r.ID, Title: r.Title, Points: r.Points, Score: r.Score, Passed: r.Passed, Checks: []checkJSON{}}
+	for _, t := range ch.Tasks {
+		if t.ID == r.ID {
+			out.Step, out.Challenge = t.Step, t.Challenge
+		}
+	}
+	for _, c := range r.Checks {
+		out.Checks = append(out.Checks, checkJSON{Passed: c.Passed, Message: c.Message, Detail: c.Detail, Error: c.Error})
+	}
+	return out
+}
+
+// liveGrading runs one grader watch per ready session: results are stored
+// as progress and pushed to the session's event stream as they change.
+type liveGrading struct {
+	s *Server
+
+	mu       sync.Mutex
+	sessions map[string]*liveSession
+}
+
+type liveSession struct {
+	cancel  context.CancelFunc
+	results map[string]taskResultJSON // by task id
+	order   []string
+}
+
+func newLiveGrading(s *Server) *liveGrading {
+	return &liveGrading{s: s, sessions: map[string]*liveSession{}}
+}
+
+// ensure starts grading a ready session unless it already runs.
+func (l *liveGrading) ensure(ss sandbox.Session) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.sessions[ss.ID]; ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(l.s.life)
+	ls := &liveSession{cancel: cancel, results: map[string]taskResultJSON{}}
+	l.sessions[ss.ID] = ls
+	go l.run(ctx, ss, ls)
+}
+
+func (l *liveGrading) stop(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls, ok := l.sessions[id]; ok {
+		ls.cancel()
+		delete(l.sessions, id)
+	}
+}
+
+// latest returns the last results of a session's tasks, in chapter order.
+func (l *liveGrading) latest(id string) ([]taskResultJSON, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls, ok := l.sessions[id]
+	if !ok || len(ls.order) == 0 {
+		return nil, false
+	}
+	out := make([]taskResultJSON, 0, len(ls.order))
+	for _, id := range ls.order {
+		out = append(out, ls.results[id])
+	}
+	return out, true
+}
+
+func (l *liveGrading) run(ctx context.Context, ss sandbox.Session, ls *liveSession) {
+	log := l.s.log.With("session_id", ss.ID, "chapter", ss.Chapter)
+	defer l.stop(ss.ID)
+	ch, prog, target, err := l.s.gradingTarget(ctx, ss)
+	if err != nil {
+		log.Warn("live grading not started", "err", err)
+		return
+	}
+	for _, t := range ch.Tasks {
+		ls.order = append(ls.order, t.ID)
+	}
+	err = prog.Watch(ctx, target, func(changed []grader.TaskResult) {
+		l.s.recordResults(ctx, ss, ch, changed, log)
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("live grading stopped", "err", err)
+	}
+}
+
+// recordResults stores results as progress and publishes them.
+func (s *Server) recordResults(ctx context.Context, ss sandbox.Session, ch *labs.Chapter, results []grader.TaskResult, log *slog.Logger) []taskResultJSON {
+	out := make([]taskResultJSON, 0, len(results))
+	rows := make([]store.TaskResultRow, 0, len(results))
+	for _, r := range results {
+		out = append(out, toTaskResultJSON(ch, r))
+		if !hasEvalError(r) {
+			rows = append(rows, store.TaskResultRow{Task: r.ID, Passed: r.Passed, Score: r.Score})
+		}
+	}
+	if len(rows) > 0 {
+		if err := s.store.RecordTaskResults(ctx, ss.Owner, ss.Chapter, rows); err != nil && ctx.Err() == nil {
+			log.Error("record task results", "err", err)
+		}
+	}
+	s.live.mu.Lock()
+	if ls, ok := s.live.sessions[ss.ID]; ok {
+		for _, r := range out {
+			ls.results[r.ID] = r
+		}
+	}
+	s.live.mu.Unlock()
+	s.events.publish(ss.ID, "tasks", out)
+	return out
+}
+
+// hasEvalError reports whether a check could not be evaluated: such a
+// result says nothing about the learner's progress, so it is not stored.
+func hasEvalError(r grader.TaskResult) bool {
+	for _, c := range r.Checks {
+		if c.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// gradingTarget returns what the grader needs to read a session's sandbox.
+func (s *Server) gradingTarget(ctx context.Context, ss sandbox.Session) (*labs.Chapter, *grader.Program, grader.Target, error) {
+	ch, err := s.catalog.Chapter(ss.Chapter)
+	if err != nil {
+		return nil, nil, grader.Target{}, fmt.Errorf("chapter %s: %w", ss.Chapter, err)
+	}
+	prog := s.programs[ch.ID]
+	if prog == nil {
+		return nil, nil, grader.Target{}, fmt.Errorf("no compiled checks for chapter %s", ch.ID)
+	}
+	sb, err := s.sandboxes.Sandbox(ctx, ss.ID)
+	if err != nil {
+		return nil, nil, grader.Target{}, fmt.Errorf("sandbox of %s: %w", ss.ID, err)
+	}
+	cfg := s.opts.ClusterConfig
+	if cfg == nil { // a cluster per learner: its own admin credentials
+		cfg = sb.Config
+	}
+	target, err := s.targets.get(cfg, sb)
+	if err != nil {
+		return nil, nil, grader.Target{}, err
+	}
+	return ch, prog, target, nil
+}
+
+// evaluateTimeout bounds an on-demand evaluation of a chapter's checks.
+const evaluateTimeout = 10 * time.Second

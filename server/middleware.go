@@ -1,0 +1,108 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// maxBody bounds every request body; API payloads are small.
+const maxBody = "64K"
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURIPath: true, LogStatus: true, LogLatency: true,
+		LogRequestID: true, LogRemoteIP: true, HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.URIPath == "/healthz" || v.URIPath == "/readyz" || strings.HasPrefix(v.URIPath, "/static/") {
+				level = slog.LevelDebug
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request",
+				slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.Int("status", v.Status), slog.Duration("duration", v.Latency),
+				slog.String("request_id", v.RequestID), slog.String("remote_ip", v.RemoteIP))
+			return nil
+		},
+	}))
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit(maxBody))
+	e.Use(s.securityHeaders)
+	e.Use(s.authenticate)
+	e.Use(s.sameOrigin)
+	s.routes(e)
+	s.pageRoutes(e)
+	return e
+}
+
+// securityHeaders sets the headers every response carries. The CSP allows
+// only our own scripts and styles: lessons and user input can never run code.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " +
+		s.opts.FrameAncestors
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if s.opts.FrameAncestors == "'none'" {
+			h.Set("X-Frame-Options", "DENY")
+		}
+		return next(c)
+	}
+}
+
+// sameOrigin refuses state-changing requests that a browser sent from
+// another site. Requests authenticated with a bearer token carry no ambient
+// credentials and are exempt; everything else must name our origin.
+func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		if viaBearer(c) {
+			return next(c)
+		}
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			return errStatus(http.StatusForbidden, "cross-site request refused: the Origin header is missing")
+		}
+		if !s.originAllowed(r, origin) {
+			return errStatus(http.StatusForbidden, "cross-site request refused: origin "+origin+" is not allowed")
+		}
+		return next(c)
+	}
+}
+
+// originAllowed reports whether origin is kubelab's own: the public URL when
+// configured, otherwise the host the request was addressed to.
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if s.public != nil {
+		return strings.EqualFold(u.Scheme, s.public.Scheme) && strings.EqualFold(u.Host, s.public.Host)
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}

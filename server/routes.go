@@ -1,0 +1,38 @@
+package server
+
+import (
+	"github.com/labstack/echo/v4"
+)
+
+// routes registers every route kubelab serves: the whole HTTP surface on one screen.
+func (s *Server) routes(e *echo.Echo) {
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("/api/v1")
+	api.POST("/auth/signup", s.signup)
+	api.POST("/auth/login", s.login)
+	api.POST("/auth/logout", s.logout)
+	api.POST("/auth/guest", s.guest)
+	api.GET("/me", s.me)
+	api.PATCH("/me", s.updateMe)
+	api.GET("/progress", s.progress)
+
+	api.GET("/chapters", s.listChapters)
+	api.GET("/chapters/:chapter", s.getChapter)
+	api.POST("/chapters/:chapter/session", s.startSession)
+
+	api.GET("/sessions/:id", s.getSession)
+	api.DELETE("/sessions/:id", s.endSession)
+	api.POST("/sessions/:id/reset", s.resetSession)
+	api.POST("/sessions/:id/extend", s.extendSession)
+	api.GET("/sessions/:id/kubeconfig", s.kubeconfig)
+	api.GET("/sessions/:id/tasks", s.listTasks)
+	api.POST("/sessions/:id/tasks/:task/check", s.checkTask)
+	api.GET("/sessions/:id/events", s.sessionEvents)
+	api.GET("/sessions/:id/terminal", s.terminal)
+
+	if s.opts.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.opts.Metrics))
+	}
+}

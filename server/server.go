@@ -1,0 +1,167 @@
+// Package server is kubelab's HTTP face: the echo application with every
+// route (routes.go), the handlers of API v1 and the pages, authentication,
+// login sessions, cross-site request protection and the mapping of domain
+// errors to HTTP statuses (errors.go). Domain packages never import it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/server/store"
+	"github.com/kubelab/kubelab/server/terminal"
+)
+
+// Options configures a Server. Zero values get the documented defaults.
+type Options struct {
+	Store   *store.Store  // required
+	Log     *slog.Logger  // required
+	Catalog *labs.Catalog // required: the chapters
+
+	// PublicURL is the URL browsers use to reach kubelab, e.g.
+	// "https://labs.example.com". It decides the Secure cookie flag and the
+	// origin that state-changing requests must come from. Empty means "the
+	// Host the request was sent to", which suits local use.
+	PublicURL string
+	// Dev serves the frontend from disk and relaxes caching.
+	Dev bool
+	// Assets are the static frontend files (frontend.FS()).
+	Assets fs.FS
+	// FrameAncestors is the CSP frame-ancestors value; default 'none'.
+	FrameAncestors string
+
+	// SessionIdle and SessionAbsolute bound a login session; defaults 24h and 14 days.
+	SessionIdle     time.Duration
+	SessionAbsolute time.Duration
+
+	// Sandboxes runs the learners' sandboxes and their sessions.
+	Sandboxes *sandbox.Manager
+	// Programs are the compiled checks of every chapter, by chapter id.
+	Programs map[string]*grader.Program
+	// ClusterConfig is kubelab's own credential for the shared cluster the
+	// grader reads; nil when every learner has a cluster of their own.
+	ClusterConfig *rest.Config
+	// Terminals keeps the learners' live shells; Shell starts one.
+	Terminals *terminal.Manager
+	Shell     ShellStarter
+	// Metrics serves /metrics; nil disables it.
+	Metrics http.Handler
+
+	// Ready reports whether the dependencies beyond the database (the
+	// cluster) are ready; nil means nothing else to wait for.
+	Ready func(ctx context.Context) error
+}
+
+// Server holds the dependencies of the HTTP handlers.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	store   *store.Store
+	catalog *labs.Catalog
+	public  *url.URL // nil when Options.PublicURL is empty
+	echo    *echo.Echo
+	limits  *loginLimiter
+
+	sandboxes *sandbox.Manager
+	programs  map[string]*grader.Program
+	terminals *terminal.Manager
+	upgrader  *websocket.Upgrader
+	events    *hub
+	live      *liveGrading
+	targets   targetCache
+
+	// life is the server's whole-lifetime context: background work such as
+	// live grading runs under it, never under a request's context.
+	life     context.Context
+	stopLife context.CancelFunc
+
+	mu     sync.Mutex
+	server *http.Server
+}
+
+// New builds a Server and registers its routes.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Log == nil || opts.Catalog == nil || opts.Sandboxes == nil {
+		return nil, errors.New("server: Store, Log, Catalog and Sandboxes are required")
+	}
+	if opts.SessionIdle == 0 {
+		opts.SessionIdle = 24 * time.Hour
+	}
+	if opts.SessionAbsolute == 0 {
+		opts.SessionAbsolute = 14 * 24 * time.Hour
+	}
+	if opts.FrameAncestors == "" {
+		opts.FrameAncestors = "'none'"
+	}
+	s := &Server{opts: opts, log: opts.Log, store: opts.Store, catalog: opts.Catalog, limits: newLoginLimiter(),
+		sandboxes: opts.Sandboxes, programs: opts.Programs, terminals: opts.Terminals, events: newHub()}
+	s.life, s.stopLife = context.WithCancel(context.Background())
+	s.live = newLiveGrading(s)
+	s.upgrader = terminal.Upgrader(opts.PublicURL)
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("public URL %q: want http(s)://host[:port]", opts.PublicURL)
+		}
+		s.public = u
+	}
+	s.echo = s.newEcho()
+	return s, nil
+}
+
+// Handler returns the HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve accepts connections on l until Shutdown is called. It returns nil
+// after a clean shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	s.server = hs
+	s.mu.Unlock()
+	if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests, closes every terminal and event stream
+// with a reason, stops live grading and waits for in-flight requests until
+// ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopLife()
+	if s.terminals != nil {
+		s.terminals.Shutdown(ctx, "kubelab is restarting; reconnect in a moment")
+	}
+	s.mu.Lock()
+	hs := s.server
+	s.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	if err := hs.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/server/store"
+)
+
+type sandboxJSON struct {
+	Kind       string            `json:"kind"`
+	Namespace  string            `json:"namespace,omitempty"`
+	Namespaces map[string]string `json:"namespaces,omitempty"`
+	Simulated  bool              `json:"simulated"`
+	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+}
+
+type sessionJSON struct {
+	ID        string      `json:"id"`
+	Status    string      `json:"status"`
+	Chapter   string      `json:"chapter"`
+	Position  int         `json:"position,omitempty"`
+	Reason    string      `json:"reason,omitempty"`
+	Sandbox   sandboxJSON `json:"sandbox"`
+	CreatedAt time.Time   `json:"created_at"`
+	ReadyAt   *time.Time  `json:"ready_at,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toSessionJSON(ss sandbox.Session) sessionJSON {
+	return sessionJSON{
+		ID: ss.ID, Status: ss.Status, Chapter: ss.Chapter, Position: ss.Position, Reason: ss.Reason,
+		Sandbox: sandboxJSON{
+			Kind: ss.Backend, Namespace: ss.Namespace, Namespaces: ss.Namespaces,
+			Simulated: ss.Simulated, ExpiresAt: timePtr(ss.ExpiresAt),
+		},
+		CreatedAt: ss.CreatedAt, ReadyAt: timePtr(ss.ReadyAt),
+	}
+}
+
+// ownedSession loads the session named in the path and checks that the
+// caller owns it. Someone else's session is a 404, exactly like a missing one.
+func (s *Server) ownedSession(c echo.Context) (sandbox.Session, *store.User, error) {
+	u, err := currentUser(c)
+	if err != nil {
+		return sandbox.Session{}, nil, err
+	}
+	ss, err := s.sandboxes.Session(c.Request().Context(), c.Param("id"))
+	if errors.Is(err, sandbox.ErrNotFound) {
+		return sandbox.Session{}, nil, errNotFound
+	}
+	if err != nil {
+		return sandbox.Session{}, nil, fmt.Errorf("get session %s: %w", c.Param("id"), err)
+	}
+	if ss.Owner != u.ID {
+		return sandbox.Session{}, nil, errNotFound
+	}
+	return ss, u, nil
+}
+
+func (s *Server) chapter(c echo.Context) (*labs.Chapter, error) {
+	ch, err := s.catalog.Chapter(c.Param("chapter"))
+	if errors.Is(err, labs.ErrNotFound) {
+		return nil, errNotFound
+	}
+	return ch, err
+}
+
+func (s *Server) startSession(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	ch, err := s.chapter(c)
+	if err != nil {
+		return err
+	}
+	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces})
+	if err != nil {
+		return fmt.Errorf("start session of %s in %s: %w", u.ID, ch.ID, err)
+	}
+	if ss.Status == sandbox.StatusReady {
+		s.live.ensure(ss)
+	}
+	status := http.StatusAccepted
+	if ss.Status == sandbox.StatusReady {
+		status = http.StatusOK
+	}
+	return c.JSON(status, toSessionJSON(ss))
+}
+
+func (s *Server) getSession(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toSessionJSON(ss))
+}
+
+func (s *Server) endSession(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	if err := s.sandboxes.End(c.Request().Context(), ss.ID); err != nil {
+		return fmt.Errorf("end session %s: %w", ss.ID, err)
+	}
+	s.sessionGone(ss.ID, "the session was ended")
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) resetSession(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	s.sessionGone(ss.ID, "the sandbox is being reset")
+	ss, err = s.sandboxes.Reset(c.Request().Context(), ss.ID)
+	if err != nil {
+		return fmt.Errorf("reset session %s: %w", c.Param("id"), err)
+	}
+	return c.JSON(http.StatusAccepted, toSessionJSON(ss))
+}
+
+func (s *Server) extendSession(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	ss, err = s.sandboxes.Extend(c.Request().Context(), ss.ID)
+	if err != nil {
+		return fmt.Errorf("extend session %s: %w", c.Param("id"), err)
+	}
+	return c.JSON(http.StatusOK, toSessionJSON(ss))
+}
+
+// readySandbox returns the session's sandbox, or a 409 saying it is not ready.
+func (s *Server) readySandbox(ctx context.Context, ss sandbox.Session) (*sandbox.Sandbox, error) {
+	if ss.Status != sandbox.StatusReady {
+		return nil, errStatus(http.StatusConflict, "the sandbox is not ready (status: "+ss.Status+")")
+	}
+	sb, err := s.sandboxes.Sandbox(ctx, ss.ID)
+	if errors.Is(err, sandbox.ErrNotReady) {
+		return nil, errStatus(http.StatusConflict, "the sandbox is not ready yet")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get sandbox of %s: %w", ss.ID, err)
+	}
+	return sb, nil
+}
+
+func (s *Server) kubeconfig(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	sb, err := s.readySandbox(c.Request().Context(), ss)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="kubelab-%s.kubeconfig"`, ss.Chapter))
+	h.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "application/yaml", sb.Kubeconfig)
+}
+
+// sessionGone stops what kubelab runs for a session that ended or is being
+// recreated: its live grading and its terminal.
+func (s *Server) sessionGone(id, reason string) {
+	s.live.stop(id)
+	if s.terminals != nil {
+		s.terminals.Close(id, reason)
+	}
+}
+
+// SandboxEvent receives the sandbox manager's events: it forwards them to
+// the session's event stream and starts or stops live grading.
+func (s *Server) SandboxEvent(ev sandbox.Event) {
+	switch ev.Type {
+	case sandbox.EventStatus:
+		ss, err := s.sandboxes.Session(s.life, ev.Session)
+		if err != nil {
+			s.log.Warn("session event for an unknown session", "session_id", ev.Session, "err", err)
+			return
+		}
+		s.events.publish(ev.Session, "status", toSessionJSON(ss))
+		switch ss.Status {
+		case sandbox.StatusReady:
+			s.live.ensure(ss)
+		case sandbox.StatusEnded, sandbox.StatusExpired, sandbox.StatusFailed:
+			s.sessionGone(ss.ID, "the session "+ss.Status)
+		}
+	case sandbox.EventExpiring:
+		s.events.publish(ev.Session, "expiring", map[string]any{"message": ev.Message, "time": ev.Time})
+	default:
+		s.events.publish(ev.Session, "progress", map[string]any{"step": ev.Step, "message": ev.Message, "time": ev.Time})
+	}
+}
+
+// sessionEvents streams a session's events as server-sent events. The first
+// event is always the current status, so a reconnecting client is in sync.
+func (s *Server) sessionEvents(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	ch, unsubscribe := s.events.subscribe(ss.ID)
+	defer unsubscribe()
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(name string, data []byte) error {
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	}
+	first, _ := jsonBytes(toSessionJSON(ss))
+	if err := send("status", first); err != nil {
+		return nil
+	}
+	if results, ok := s.live.latest(ss.ID); ok {
+		if data, err := jsonBytes(results); err == nil {
+			_ = send("tasks", data)
+		}
+	}
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	ctx := c.Request().Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.life.Done():
+			return nil
+		case ev := <-ch:
+			if err := send(ev.Name, ev.Data); err != nil {
+				return nil
+			}
+		case <-ping.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return nil
+			}
+			w.Flush()
+		}
+	}
+}

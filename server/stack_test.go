@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/namespaced"
+	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
+	"github.com/kubelab/kubelab/server/store"
+	"github.com/kubelab/kubelab/server/store/storetest"
+	"github.com/kubelab/kubelab/server/terminal"
+)
+
+func TestMain(m *testing.M) { simclustertest.Main(m) }
+
+// testStack is a whole kubelab behind an httptest server: a fresh
+// PostgreSQL database, the package's simulated cluster, namespaced
+// sandboxes and the bundled chapters.
+type testStack struct {
+	srv   *Server
+	url   string
+	store *store.Store
+}
+
+func newTestStack(t *testing.T) *testStack {
+	t.Helper()
+	st := storetest.NewDB(t)
+	log := slog.New(slog.DiscardHandler)
+	cat, err := labs.Load(labs.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
+	if err != nil {
+		t.Fatalf("load bundled chapters: %v", err)
+	}
+	programs := map[string]*grader.Program{}
+	for _, ch := range cat.Chapters() {
+		if programs[ch.ID], err = grader.Compile(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := simclustertest.Cluster(t)
+	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "st" + time.Now().Format("150405.000000")[7:]})
+	var srv *Server
+	mgr := sandbox.NewManager(sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
+		Events: func(ev sandbox.Event) {
+			if srv != nil {
+				srv.SandboxEvent(ev)
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Run(ctx) }()
+	srv, err = New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
+		ClusterConfig: cl.AdminConfig(), Terminals: terminal.NewManager(terminal.Options{Log: log}),
+		Assets: os.DirFS("../frontend"), Ready: cl.Ready,
+		Shell: func(context.Context, string, *sandbox.Sandbox) (terminal.Process, error) {
+			return nil, errors.New("this test stack starts no shells")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		_ = srv.Shutdown(context.WithoutCancel(t.Context()))
+		cancel()
+		<-done
+	})
+	return &testStack{srv: srv, url: hs.URL, store: st}
+}
+
+func (ts *testStack) client(t *testing.T) *testClient { return newTestClient(t, ts.url) }

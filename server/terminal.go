@@ -1,0 +1,45 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/server/terminal"
+)
+
+// ShellStarter starts the learner's shell for a session: a jailed PTY on
+// this host, or an exec into the learner's workspace pod.
+type ShellStarter func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error)
+
+// terminal attaches the caller to their session's shell over a websocket.
+// Authentication, ownership and readiness are checked before the upgrade,
+// so a stranger gets the same 404 as for a missing session.
+func (s *Server) terminal(c echo.Context) error {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	sb, err := s.readySandbox(ctx, ss)
+	if err != nil {
+		return err
+	}
+	term, err := s.terminals.Open(s.life, ss.ID, func(ctx context.Context) (terminal.Process, error) {
+		return s.opts.Shell(ctx, ss.ID, sb)
+	})
+	if err != nil {
+		return fmt.Errorf("open terminal of %s: %w", ss.ID, err)
+	}
+	ws, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // Upgrade has already answered the client
+	}
+	s.sandboxes.Touch(ctx, ss.ID)
+	if err := term.Serve(ctx, ws, false); err != nil {
+		s.log.Debug("terminal connection ended", "session_id", ss.ID, "err", err)
+	}
+	return nil
+}

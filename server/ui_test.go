@@ -1,0 +1,297 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// The UI tests drive Debian's Chromium (apt-get install chromium) through
+// the whole stack: pages, API, sandbox manager, simulated cluster, jailed
+// shell and terminal websocket. Screenshots go to the test's artifact
+// directory: run with -artifacts -outputdir DIR to keep them.
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a
+// context for its first tab. The test fails if Chromium cannot start.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("Chromium is needed for the UI tests (apt-get install chromium): %v", err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 720),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
+		t.Fatalf("start Chromium %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// newUser opens a tab in a new browser context (its own cookies and
+// storage): a second person on another computer.
+func newUser(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720)); err != nil {
+		t.Fatalf("open a tab in a new browser context: %v", err)
+	}
+	// An alert would mean a script injected through user input ran.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			t.Errorf("the page opened a JavaScript dialog: %q", ev.Message)
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it holds. On timeout it saves a
+// screenshot and fails with the page's state.
+func waitFor(t *testing.T, ctx context.Context, what, cond string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		if err == nil && ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageStateJS))
+			shot := screenshot(t, ctx, "timeout-"+strings.NewReplacer(" ", "-", "/", "-").Replace(what))
+			t.Fatalf("waiting for %s: not true after %s (err %v)\ncondition: %s\npage state: %s\nscreenshot: %s",
+				what, timeout, err, cond, state, shot)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pageStateJS describes the chapter page for failure messages.
+const pageStateJS = `JSON.stringify({
+	url: location.href,
+	overlay: document.querySelector('#overlay')?.dataset.state,
+	session: document.querySelector('#session-status')?.textContent,
+	terminal: document.querySelector('#term-status')?.textContent,
+	tasks: [...document.querySelectorAll('.task')].map(li => li.dataset.task + ':' + li.dataset.status),
+	text: (document.querySelector('#terminal')?.innerText || '').slice(-400),
+	toast: document.querySelector('#toast')?.textContent,
+	error: document.querySelector('.form-error:not([hidden])')?.textContent,
+})`
+
+// terminalTextJS reads what the terminal shows (xterm's rows, or its
+// accessibility tree when a canvas renderer draws the rows).
+const terminalTextJS = `(() => {
+	const host = document.querySelector('#terminal');
+	const rows = host?.querySelector('.xterm-rows');
+	return (rows?.innerText || host?.querySelector('.xterm-accessibility')?.innerText || '');
+})()`
+
+// promptJS holds when the terminal is connected and its last line is a
+// shell prompt (the shell waits for input).
+const promptJS = `(() => {
+	if (document.querySelector('#term-status')?.dataset.state !== 'connected') return false;
+	const lines = (` + terminalTextJS + `).trimEnd().split('\n');
+	return /[$#]$/.test(lines[lines.length - 1].trimEnd());
+})()`
+
+// insertText types text into the focused element as one input event
+// (KeyEvent's key-down-plus-char pairs reach xterm.js twice).
+func insertText(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return ""
+	}
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Errorf("write screenshot: %v", err)
+		return ""
+	}
+	t.Logf("screenshot %s: %s", name, path)
+	return path
+}
+
+// setTheme clicks the theme switch until the page shows theme.
+func setTheme(t *testing.T, ctx context.Context, theme string) {
+	t.Helper()
+	for range 3 {
+		if eval[string](t, ctx, `document.documentElement.dataset.theme || ''`) == theme {
+			return
+		}
+		do(t, ctx, "switch theme", chromedp.Click(chromedp.ID("theme-toggle")))
+	}
+	t.Fatalf("the theme switch never reached %q", theme)
+}
+
+func signupInBrowser(t *testing.T, ctx context.Context, base, email, name string) {
+	t.Helper()
+	do(t, ctx, "sign up",
+		chromedp.Navigate(base+"/signup"),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS(`#signup-form button[type="submit"]`)),
+	)
+	waitFor(t, ctx, "the catalog after sign-up", `location.pathname === '/' && document.querySelector('.user-name')`, 10*time.Second)
+}
+
+// sessionIDJS is the session the chapter page remembers for chapter "pods".
+const sessionIDJS = `Object.keys(localStorage).filter(k => k.startsWith('kubelab.session.') && k.endsWith('.pods')).map(k => localStorage.getItem(k))[0] || ''`
+
+func TestUIChapterFlow(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	base := ts.client(t).base
+	browser := newBrowser(t)
+	ada := newUser(t, browser)
+
+	// A new user signs up and sees the catalog, in both themes.
+	signupInBrowser(t, ada, base, "ada@example.com", "Ada")
+	waitFor(t, ada, "the chapter card", `document.querySelector('a.chapter-card[href="/chapters/pods"]')`, 5*time.Second)
+	setTheme(t, ada, "light")
+	screenshot(t, ada, "catalog-light")
+	setTheme(t, ada, "dark")
+	screenshot(t, ada, "catalog-dark")
+	setTheme(t, ada, "light")
+
+	// Chapter 1: start the lab and wait for a usable prompt.
+	do(t, ada, "open chapter pods", chromedp.Click(chromedp.CSS(`a.chapter-card[href="/chapters/pods"]`)))
+	waitFor(t, ada, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	start := time.Now()
+	do(t, ada, "click Start", chromedp.Click(chromedp.ID("start-btn")))
+	waitFor(t, ada, "the terminal prompt", promptJS, 90*time.Second)
+	t.Logf("measure: click Start → usable prompt (cold): %s", time.Since(start).Round(time.Millisecond))
+	sessionA := eval[string](t, ada, sessionIDJS)
+	if sessionA == "" {
+		t.Fatal("the chapter page did not remember its session")
+	}
+
+	// Click the run buttons of the first tasks' steps until those tasks pass.
+	tasks := eval[[]string](t, ada, `[...document.querySelectorAll('.task')].slice(0, 2).map(li => li.dataset.task)`)
+	if len(tasks) < 2 {
+		t.Fatalf("chapter pods has tasks %v, want at least 2", tasks)
+	}
+	before := eval[float64](t, ada, `document.querySelector('#progress').value`)
+	for _, task := range tasks {
+		passedJS := fmt.Sprintf(`document.querySelector('#task-%s').dataset.status === 'passed'`, task)
+		step := eval[string](t, ada, fmt.Sprintf(`document.querySelector('#task-%s').dataset.step`, task))
+		do(t, ada, "open step "+step, chromedp.Click(chromedp.ID("tab-"+step)))
+		runs := eval[[]string](t, ada, fmt.Sprintf(`[...document.querySelectorAll('#step-%s button[data-run]')].map(b => b.dataset.run)`, step))
+		for _, run := range runs {
+			if eval[bool](t, ada, passedJS) {
+				break
+			}
+			do(t, ada, "click run button "+run, chromedp.Click(chromedp.CSS(`button[data-run="`+run+`"]`)))
+			// Let the shell finish the command before the next one.
+			time.Sleep(300 * time.Millisecond)
+			waitFor(t, ada, "the prompt after run button "+run, promptJS, 30*time.Second)
+		}
+		waitFor(t, ada, "task "+task+" to turn green", passedJS, 20*time.Second)
+	}
+	after := eval[float64](t, ada, `document.querySelector('#progress').value`)
+	if after < before+float64(len(tasks)) {
+		t.Errorf("progress bar went from %v to %v, want +%d", before, after, len(tasks))
+	}
+	screenshot(t, ada, "chapter-light")
+	setTheme(t, ada, "dark")
+	screenshot(t, ada, "chapter-dark")
+	setTheme(t, ada, "light")
+
+	// A reload keeps the terminal's scrollback and the progress.
+	marker := "kubelab-scrollback-marker"
+	do(t, ada, "type into the terminal", chromedp.Click(chromedp.CSS("#terminal")), insertText("echo "+marker), chromedp.KeyEvent("\r"))
+	waitFor(t, ada, "the marker in the terminal", `(`+terminalTextJS+`).split('`+marker+`').length > 2`, 10*time.Second)
+	do(t, ada, "reload", chromedp.Reload())
+	waitFor(t, ada, "the prompt after reload", promptJS, 30*time.Second)
+	waitFor(t, ada, "the scrollback after reload", `(`+terminalTextJS+`).includes('`+marker+`')`, 10*time.Second)
+	if got := eval[float64](t, ada, `document.querySelector('#progress').value`); got != after {
+		t.Errorf("progress after reload = %v, want %v", got, after)
+	}
+	for _, task := range tasks {
+		waitFor(t, ada, "task "+task+" still green after reload", fmt.Sprintf(`document.querySelector('#task-%s').dataset.status === 'passed'`, task), 5*time.Second)
+	}
+	if got := eval[string](t, ada, sessionIDJS); got != sessionA {
+		t.Errorf("session after reload = %q, want %q", got, sessionA)
+	}
+
+	// A second user opening the same chapter URL gets a session of their own,
+	// and the first user's session and terminal are a 404 for them. Their
+	// display name is shown as text.
+	const evilName = `<img src=x onerror=alert(1)>`
+	bob := newUser(t, browser)
+	signupInBrowser(t, bob, base, "bob@example.com", evilName)
+	if got := eval[string](t, bob, `document.querySelector('.user-name').textContent`); got != evilName {
+		t.Errorf("display name shown as %q, want the literal text %q", got, evilName)
+	}
+	if n := eval[int](t, bob, `document.querySelectorAll('img[src="x"]').length`); n != 0 {
+		t.Errorf("the display name became %d <img> elements", n)
+	}
+	do(t, bob, "open the first user's chapter URL", chromedp.Navigate(base+"/chapters/pods"))
+	waitFor(t, bob, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	start = time.Now()
+	do(t, bob, "click Start", chromedp.Click(chromedp.ID("start-btn")))
+	waitFor(t, bob, "the terminal prompt", promptJS, 90*time.Second)
+	t.Logf("measure: click Start → usable prompt (warm pool): %s", time.Since(start).Round(time.Millisecond))
+	sessionB := eval[string](t, bob, sessionIDJS)
+	if sessionB == "" || sessionB == sessionA {
+		t.Fatalf("second user's session = %q, want a new one (first user's is %q)", sessionB, sessionA)
+	}
+	for _, path := range []string{"/api/v1/sessions/" + sessionA + "/terminal", "/api/v1/sessions/" + sessionA} {
+		status := eval[int](t, bob, fmt.Sprintf(`fetch(%q).then(r => r.status)`, path))
+		if status != 404 {
+			t.Errorf("second user GET %s = %d, want 404", path, status)
+		}
+	}
+}
