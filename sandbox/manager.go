@@ -637,6 +637,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list sandboxes: %w", err)
 	}
+	m.log.Debug("reconcile", "sandboxes", ids)
 	live, err := m.o.Store.ListSandboxSessions(ctx, Filter{Statuses: liveStatuses})
 	if err != nil {
 		return fmt.Errorf("list sessions: %w", err)
@@ -720,14 +721,24 @@ func (m *Manager) reap(ctx context.Context) error {
 // drain admits queued sessions, oldest first, while capacity allows.
 func (m *Manager) drain(ctx context.Context) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	admitted, err := m.admit(ctx)
+	m.mu.Unlock()
+	for _, r := range admitted { // after the unlock: goProvision takes m.mu
+		m.goProvision(r)
+	}
+	return err
+}
+
+// admit moves queued sessions to provisioning while capacity allows; the
+// caller holds m.mu and starts their creates.
+func (m *Manager) admit(ctx context.Context) (admitted []Record, err error) {
 	q, err := m.o.Store.ListSandboxSessions(ctx, Filter{Statuses: []string{StatusQueued}})
 	if err != nil || len(q) == 0 {
-		return err
+		return nil, err
 	}
 	live, err := m.o.Store.ListSandboxSessions(ctx, Filter{Statuses: liveStatuses})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	free := m.o.MaxTotal - len(live)
 	for i := 0; i < free && i < len(q); i++ {
@@ -736,16 +747,16 @@ func (m *Manager) drain(ctx context.Context) error {
 		now := m.o.Now()
 		r.ExpiresAt, r.ActiveAt = now.Add(m.o.TTL), now
 		if err := m.o.Store.UpdateSandboxSession(ctx, r); err != nil {
-			return fmt.Errorf("admit session %s: %w", r.ID, err)
+			return admitted, fmt.Errorf("admit session %s: %w", r.ID, err)
 		}
-		m.goProvision(r)
+		admitted = append(admitted, r)
 	}
 	if free > 0 { // those still waiting moved up
 		for i := free; i < len(q); i++ {
 			m.status(q[i])
 		}
 	}
-	return nil
+	return admitted, nil
 }
 
 // refill tops up the warm pool in the background.

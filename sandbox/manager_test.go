@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,7 @@ func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 	o.Simulated = true
 	o.Now = e.clock.Now
 	o.Tick = 20 * time.Millisecond
+	o.Log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o.Events = func(ev sandbox.Event) {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
@@ -418,3 +420,7 @@ func TestRestartTwiceWithLiveSessions(t *testing.T) {
 		}
 	}
 }
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

@@ -48,7 +48,7 @@ func TestServeConfig(t *testing.T) {
 			_, want := serveFlags(envOf(map[string]string{"XDG_DATA_HOME": "/x"}))
 			want.DataDir = "/x/kubelab"
 			tt.want(want)
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(serveConfig{})); diff != "" {
 				t.Errorf("config mismatch (-want +got):\n%s", diff)
 			}
 		})
