@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/grader/labtest"
 	"github.com/kubelab/kubelab/labs"
@@ -164,6 +166,13 @@ func shellSpec(id, chapter string, sb *sandbox.Sandbox) jail.Spec {
 	if token == "" && sb.Config.BearerTokenFile != "" {
 		b, _ := os.ReadFile(sb.Config.BearerTokenFile)
 		token = string(b)
+	}
+	if token == "" { // a renewing token source: the kubeconfig holds the current token
+		if kc, err := clientcmd.Load(sb.Kubeconfig); err == nil {
+			if ctx := kc.Contexts[kc.CurrentContext]; ctx != nil && kc.AuthInfos[ctx.AuthInfo] != nil {
+				token = kc.AuthInfos[ctx.AuthInfo].Token
+			}
+		}
 	}
 	return jail.Spec{ID: id, Server: sb.Config.Host, CAData: ca, Token: token,
 		CertData: sb.Config.CertData, KeyData: sb.Config.KeyData,
