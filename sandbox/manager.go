@@ -568,7 +568,12 @@ func (m *Manager) Sandbox(ctx context.Context, id string) (*Sandbox, error) {
 	case r.Status != StatusReady:
 		return nil, ErrNotReady
 	}
-	return m.o.Provisioner.Get(ctx, r.SandboxID)
+	sb, err := m.o.Provisioner.Get(ctx, r.SandboxID)
+	if err != nil {
+		return nil, fmt.Errorf("get sandbox of session %s: %w", id, err)
+	}
+	sb.ExpiresAt = r.ExpiresAt // the store, not the backend, knows extensions
+	return sb, nil
 }
 
 // Touch records activity on a session, postponing idle expiry. Errors are

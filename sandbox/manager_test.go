@@ -53,7 +53,7 @@ func (c *clock) Add(d time.Duration) {
 // label on the shared simulated cluster, so parallel tests do not reap each
 // other's sandboxes.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	st       *store.Store
 	instance string
 	clock    *clock
@@ -61,7 +61,7 @@ type env struct {
 	events   []sandbox.Event
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	return &env{t: t, st: storetest.NewDB(t), instance: fmt.Sprintf("test%d", seq.Add(1)), clock: newClock()}
 }
 
@@ -77,7 +77,7 @@ func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 	o.Simulated = true
 	o.Now = e.clock.Now
 	o.Tick = 20 * time.Millisecond
-	o.Log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	o.Events = func(ev sandbox.Event) {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
@@ -110,7 +110,7 @@ func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 	return m, stop
 }
 
-func waitStatus(t *testing.T, m *sandbox.Manager, id, status string) sandbox.Session {
+func waitStatus(t testing.TB, m *sandbox.Manager, id, status string) sandbox.Session {
 	t.Helper()
 	var s sandbox.Session
 	var gerr error
@@ -125,7 +125,7 @@ func waitStatus(t *testing.T, m *sandbox.Manager, id, status string) sandbox.Ses
 }
 
 // works checks the session's sandbox with the learner's own kubeconfig.
-func works(t *testing.T, m *sandbox.Manager, id string) {
+func works(t testing.TB, m *sandbox.Manager, id string) {
 	t.Helper()
 	sb, err := m.Sandbox(t.Context(), id)
 	if err != nil {
@@ -143,7 +143,7 @@ func works(t *testing.T, m *sandbox.Manager, id string) {
 	}
 }
 
-func namespaceGone(t *testing.T, ns string) {
+func namespaceGone(t testing.TB, ns string) {
 	t.Helper()
 	cs := kubernetes.NewForConfigOrDie(simclustertest.Cluster(t).AdminConfig())
 	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -238,7 +238,7 @@ func TestPoolClaimAndRefill(t *testing.T) {
 	waitStatus(t, m, s2.ID, sandbox.StatusReady)
 }
 
-func poolFull(t *testing.T, m *sandbox.Manager, size string, n int) {
+func poolFull(t testing.TB, m *sandbox.Manager, size string, n int) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
 		return m.PoolReady(size) == n, nil
@@ -421,6 +421,6 @@ func TestRestartTwiceWithLiveSessions(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -81,6 +82,17 @@ func kubeconfig(s Spec, host string) []byte {
 		fmt.Fprintf(&b, "    namespace: %s\n", yamlString(s.Namespace))
 	}
 	fmt.Fprintf(&b, "  name: %s\n", yamlString(ctx))
+	// One context per extra namespace, named <context>-<logical>, so a
+	// lesson can teach switching contexts.
+	logical := make([]string, 0, len(s.Namespaces))
+	for name := range s.Namespaces {
+		logical = append(logical, name)
+	}
+	sort.Strings(logical)
+	for _, name := range logical {
+		fmt.Fprintf(&b, "- context:\n    cluster: kubelab\n    user: learner\n    namespace: %s\n", yamlString(s.Namespaces[name]))
+		fmt.Fprintf(&b, "  name: %s\n", yamlString(ctx+"-"+name))
+	}
 	fmt.Fprintf(&b, "current-context: %s\n", yamlString(ctx))
 	return []byte(b.String())
 }

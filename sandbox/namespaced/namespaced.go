@@ -212,6 +212,7 @@ func (p *Provisioner) namespace(ctx context.Context, id, logical, name string, s
 		sandbox.LabelManagedBy:               sandbox.ManagedBy,
 		sandbox.LabelSandbox:                 id,
 		sandbox.LabelLogical:                 logical,
+		sandbox.LabelInstance:                p.o.Instance,
 		"pod-security.kubernetes.io/enforce": "baseline",
 		"pod-security.kubernetes.io/warn":    "restricted",
 	}
@@ -479,9 +480,9 @@ func sizeClass(size string) (corev1.ResourceList, corev1.LimitRangeSpec) {
 		corev1.ResourceRequestsMemory:         q(1, "Gi"),
 		corev1.ResourceLimitsCPU:              q(2, ""),
 		corev1.ResourceLimitsMemory:           q(3, "Gi"),
-		corev1.ResourceServices:               q(5, ""),
-		corev1.ResourceServicesLoadBalancers:  resource.MustParse("0"),
-		corev1.ResourceServicesNodePorts:      resource.MustParse("0"),
+		corev1.ResourceServices:               q(10, ""),
+		corev1.ResourceServicesLoadBalancers:  q(3, ""), // chapter 5 teaches NodePort and LoadBalancer
+		corev1.ResourceServicesNodePorts:      q(4, ""),
 		corev1.ResourcePersistentVolumeClaims: q(2, ""),
 		corev1.ResourceRequestsStorage:        q(5, "Gi"),
 		corev1.ResourceConfigMaps:             q(20, ""),
