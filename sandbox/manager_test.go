@@ -301,6 +301,7 @@ func TestQueueOrder(t *testing.T) {
 	ctx := t.Context()
 	var ids []string
 	for i, owner := range []string{"u1", "u2", "u3"} {
+		e.clock.Add(time.Millisecond) // the queue is ordered by creation time
 		s, err := m.Start(ctx, owner, sandbox.ChapterSpec{ID: "pods"})
 		if err != nil {
 			t.Fatal(err)
