@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -11,7 +10,11 @@ import (
 
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/labs"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
 	"github.com/kubelab/kubelab/sandbox/namespaced"
 	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
 	"github.com/kubelab/kubelab/server/store"
@@ -19,7 +22,10 @@ import (
 	"github.com/kubelab/kubelab/server/terminal"
 )
 
-func TestMain(m *testing.M) { simclustertest.Main(m) }
+func TestMain(m *testing.M) {
+	jailtest.Prepare()
+	simclustertest.Main(m)
+}
 
 // testStack is a whole kubelab behind an httptest server: a fresh
 // PostgreSQL database, the package's simulated cluster, namespaced
@@ -46,6 +52,7 @@ func newTestStack(t *testing.T) *testStack {
 	}
 	cl := simclustertest.Cluster(t)
 	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "st" + time.Now().Format("150405.000000")[7:]})
+	j := jailtest.New(t, jailtest.Options(t))
 	var srv *Server
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
 		Events: func(ev sandbox.Event) {
@@ -59,8 +66,14 @@ func newTestStack(t *testing.T) *testStack {
 	srv, err = New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: cl.AdminConfig(), Terminals: terminal.NewManager(terminal.Options{Log: log}),
 		Assets: os.DirFS("../frontend"), Ready: cl.Ready,
-		Shell: func(context.Context, string, *sandbox.Sandbox) (terminal.Process, error) {
-			return nil, errors.New("this test stack starts no shells")
+		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
+			kc, err := clientcmd.Load(sb.Kubeconfig)
+			if err != nil {
+				return nil, err
+			}
+			kctx := kc.Contexts[kc.CurrentContext]
+			return j.Shell(ctx, jail.Spec{ID: session, Server: sb.Config.Host, CAData: kc.Clusters[kctx.Cluster].CertificateAuthorityData,
+				Token: kc.AuthInfos[kctx.AuthInfo].Token, Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: kc.CurrentContext})
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,26 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Prepare is Main for packages whose TestMain belongs to another helper
+// (such as simclustertest.Main): call it first; it runs the forwarder when
+// re-executed as one, and otherwise prepares the copy Options needs.
+func Prepare() {
+	if len(os.Args) == 4 && os.Args[1] == forwardArg {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := jail.Forward(ctx, os.Args[2], os.Args[3], os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if _, err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "jailtest:", err)
+		os.Exit(1)
+	}
+}
+
 // setup copies the test binary where the jail's unprivileged user can
 // read it: go test builds it in a directory only we may enter.
 func setup() (int, error) {
