@@ -63,6 +63,8 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		// Nothing is cached unless a handler says otherwise (hashed assets do).
+		h.Set("Cache-Control", "no-store")
 		if s.opts.FrameAncestors == "'none'" {
 			h.Set("X-Frame-Options", "DENY")
 		}
