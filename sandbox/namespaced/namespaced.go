@@ -221,11 +221,12 @@ func (p *Provisioner) namespace(ctx context.Context, id, logical, name string, s
 		labels[sandbox.LabelSession] = spec.Session
 		labels[sandbox.LabelExpires] = expires(spec)
 	}
-	ns, err := p.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+	_, err := p.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: name, Labels: labels,
 		Annotations: map[string]string{sandbox.AnnChapter: spec.Chapter, sandbox.AnnSize: spec.Size},
 	}}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
+		var ns *corev1.Namespace
 		ns, err = p.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if err == nil && ns.DeletionTimestamp != nil {
 			return fmt.Errorf("create namespace %s: it is still being deleted", name)

@@ -34,12 +34,11 @@ func Main(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	code, err := setup()
-	if err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "jailtest:", err)
 		os.Exit(1)
 	}
-	code = m.Run()
+	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -58,7 +57,7 @@ func Prepare() {
 		}
 		os.Exit(0)
 	}
-	if _, err := setup(); err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "jailtest:", err)
 		os.Exit(1)
 	}
@@ -66,32 +65,32 @@ func Prepare() {
 
 // setup copies the test binary where the jail's unprivileged user can
 // read it: go test builds it in a directory only we may enter.
-func setup() (int, error) {
+func setup() error {
 	self, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	dir, err = os.MkdirTemp("", "kubelab-jailtest-")
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	src, err := os.Open(self)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer src.Close()
 	dst, err := os.OpenFile(filepath.Join(dir, "forwarder"), os.O_CREATE|os.O_WRONLY, 0o755)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if _, err := io.Copy(dst, src); err != nil {
 		dst.Close()
-		return 0, err
+		return err
 	}
-	return 0, dst.Close()
+	return dst.Close()
 }
 
 // Options returns jail options with this test binary as the forwarder;

@@ -199,11 +199,12 @@ func holdLock(dir string) error {
 		f.Close()
 		return fmt.Errorf("lock %s: %w", dir, err)
 	}
-	lockFile = f // kept open on purpose
+	// Kept reachable so the finalizer never closes it (closing drops the lock).
+	heldLocks = append(heldLocks, f)
 	return nil
 }
 
-var lockFile *os.File
+var heldLocks []*os.File
 
 // sweep deletes the directories of private instances of test processes that
 // died without Main's cleanup (each holds ~40 MB). A directory is garbage
