@@ -75,7 +75,8 @@ func compressible(ctype string) bool {
 		strings.HasPrefix(ctype, "application/json")
 }
 
-// loadAssets reads every regular file of fsys (dot files excluded) plus the
+// loadAssets reads every regular file under fsys's static/ and vendor/
+// (dot files excluded) plus the
 // generated extra files, and computes the version over names and contents.
 func loadAssets(fsys fs.FS, extra map[string][]byte) (*assetSet, error) {
 	set := &assetSet{files: map[string]*assetFile{}}
@@ -83,7 +84,12 @@ func loadAssets(fsys fs.FS, extra map[string][]byte) (*assetSet, error) {
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(d.Name(), ".") && name != "." {
+		if name == "." {
+			return nil
+		}
+		// Only static/ and vendor/ are public: in development fsys is the
+		// whole frontend folder, templates included.
+		if top, _, _ := strings.Cut(name, "/"); top != "static" && top != "vendor" || strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
 				return fs.SkipDir
 			}

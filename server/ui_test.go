@@ -81,6 +81,23 @@ func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Acti
 	}
 }
 
+// click clicks the element matching a CSS selector with a real mouse event.
+// Right after a navigation chromedp's DOM mirror can still name nodes of
+// the old document ("Could not find node with given id"): then it retries.
+func click(t *testing.T, ctx context.Context, what, css string) {
+	t.Helper()
+	var err error
+	for range 20 {
+		if err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
@@ -170,7 +187,7 @@ func setTheme(t *testing.T, ctx context.Context, theme string) {
 		if eval[string](t, ctx, `document.documentElement.dataset.theme || ''`) == theme {
 			return
 		}
-		do(t, ctx, "switch theme", chromedp.Click(chromedp.ID("theme-toggle")))
+		click(t, ctx, "switch theme", "#theme-toggle")
 	}
 	t.Fatalf("the theme switch never reached %q", theme)
 }
@@ -207,10 +224,10 @@ func TestUIChapterFlow(t *testing.T) {
 	setTheme(t, ada, "light")
 
 	// Chapter 1: start the lab and wait for a usable prompt.
-	do(t, ada, "open chapter pods", chromedp.Click(chromedp.CSS(`a.chapter-card[href="/chapters/pods"]`)))
+	click(t, ada, "open chapter pods", `a.chapter-card[href="/chapters/pods"]`)
 	waitFor(t, ada, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
 	start := time.Now()
-	do(t, ada, "click Start", chromedp.Click(chromedp.ID("start-btn")))
+	click(t, ada, "click Start", "#start-btn")
 	waitFor(t, ada, "the terminal prompt", promptJS, 90*time.Second)
 	t.Logf("measure: click Start → usable prompt (cold): %s", time.Since(start).Round(time.Millisecond))
 	sessionA := eval[string](t, ada, sessionIDJS)
@@ -227,13 +244,13 @@ func TestUIChapterFlow(t *testing.T) {
 	for _, task := range tasks {
 		passedJS := fmt.Sprintf(`document.querySelector('#task-%s').dataset.status === 'passed'`, task)
 		step := eval[string](t, ada, fmt.Sprintf(`document.querySelector('#task-%s').dataset.step`, task))
-		do(t, ada, "open step "+step, chromedp.Click(chromedp.ID("tab-"+step)))
+		click(t, ada, "open step "+step, "#tab-"+step)
 		runs := eval[[]string](t, ada, fmt.Sprintf(`[...document.querySelectorAll('#step-%s button[data-run]')].map(b => b.dataset.run)`, step))
 		for _, run := range runs {
 			if eval[bool](t, ada, passedJS) {
 				break
 			}
-			do(t, ada, "click run button "+run, chromedp.Click(chromedp.CSS(`button[data-run="`+run+`"]`)))
+			click(t, ada, "click run button "+run, `button[data-run="`+run+`"]`)
 			// Let the shell finish the command before the next one.
 			time.Sleep(300 * time.Millisecond)
 			waitFor(t, ada, "the prompt after run button "+run, promptJS, 30*time.Second)
@@ -281,7 +298,7 @@ func TestUIChapterFlow(t *testing.T) {
 	do(t, bob, "open the first user's chapter URL", chromedp.Navigate(base+"/chapters/pods"))
 	waitFor(t, bob, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
 	start = time.Now()
-	do(t, bob, "click Start", chromedp.Click(chromedp.ID("start-btn")))
+	click(t, bob, "click Start", "#start-btn")
 	waitFor(t, bob, "the terminal prompt", promptJS, 90*time.Second)
 	t.Logf("measure: click Start → usable prompt (warm pool): %s", time.Since(start).Round(time.Millisecond))
 	sessionB := eval[string](t, bob, sessionIDJS)
