@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -132,7 +133,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			if err != nil {
 				return nil, err
 			}
-			return j.Shell(ctx, shellSpec(session, ss.Chapter, sb))
+			sh, err := j.Shell(ctx, shellSpec(session, ss.Chapter, sb))
+			if err != nil {
+				return nil, err
+			}
+			go renewShellToken(ctx, sh, tokenRenewal, func(ctx context.Context) (string, error) {
+				sb, err := mgr.Sandbox(ctx, session)
+				if err != nil {
+					return "", err
+				}
+				return shellSpec(session, ss.Chapter, sb).Token, nil
+			}, log.With("session", session))
+			return sh, nil
 		},
 	})
 	if err != nil {
@@ -158,6 +170,45 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("http shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// tokenRenewal is how often a live shell gets the sandbox's current token:
+// well inside the token's lifetime (an hour, renewed at two thirds).
+const tokenRenewal = 5 * time.Minute
+
+// tokenSetter is a shell whose credential can be replaced.
+type tokenSetter interface {
+	SetToken(token string) error
+	Wait() error
+}
+
+// renewShellToken keeps a shell's token current until the shell exits or
+// ctx ends. A failed renewal is logged and retried at the next tick: the
+// old token usually has a while left.
+func renewShellToken(ctx context.Context, sh tokenSetter, every time.Duration, current func(context.Context) (string, error), log *slog.Logger) {
+	exited := make(chan struct{})
+	go func() { _ = sh.Wait(); close(exited) }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+			return
+		case <-tick.C:
+		}
+		tok, err := current(ctx)
+		if err == nil && tok != "" && tok != last {
+			err = sh.SetToken(tok)
+		}
+		if err != nil {
+			log.Warn("renew shell token", "err", err)
+			continue
+		}
+		last = tok
+	}
 }
 
 // displayURL is the address to open in a browser.

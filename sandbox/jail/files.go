@@ -69,7 +69,8 @@ func kubeconfig(s Spec, host string) []byte {
 	}
 	b.WriteString("users:\n- name: learner\n  user:\n")
 	if s.Token != "" {
-		fmt.Fprintf(&b, "    token: %s\n", yamlString(s.Token))
+		// A file, not the token itself: Shell.SetToken renews it in place.
+		fmt.Fprintf(&b, "    tokenFile: %s\n", jailToken)
 	}
 	if len(s.CertData) > 0 {
 		fmt.Fprintf(&b, "    client-certificate-data: %s\n", base64.StdEncoding.EncodeToString(s.CertData))

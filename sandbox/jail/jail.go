@@ -108,6 +108,7 @@ const (
 	jailUser     = "learner"
 	jailRun      = "/run/kubelab"           // the state dir: the relay socket
 	jailSocket   = jailRun + "/api.sock"    // the relay socket
+	jailToken    = jailRun + "/token"       // the learner's current token
 	jailForward  = "/run/kubelab-bin/fwd"   // the forwarder binary
 	jailExtras   = "/etc/kubelab"           // completion script
 	forwardAddr  = "127.0.0.1:6443"         // where kubectl connects
@@ -287,6 +288,43 @@ func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
 	return s, nil
 }
 
+// SetToken replaces the learner's token for every later kubectl in the
+// shell: tokens expire long before a session may, so the caller renews them.
+// The file is read-only inside the jail; kubectl reads it each run.
+func (s *Shell) SetToken(token string) error {
+	if token == "" {
+		return errors.New("set token: empty token")
+	}
+	return writeToken(s.dir, token)
+}
+
+// writeToken replaces dir/token atomically: a kubectl starting meanwhile
+// reads the old token or the new one, never half of one.
+func writeToken(dir, token string) error {
+	tmp, err := os.CreateTemp(dir, ".token-")
+	if err != nil {
+		return fmt.Errorf("write token: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(token); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write token: %w", err)
+	}
+	// The state dir is 0700 and owned by the jail's user; the file need
+	// not be secret from anyone who can enter it.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write token: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write token: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, "token")); err != nil {
+		return fmt.Errorf("write token: %w", err)
+	}
+	return nil
+}
+
 // Read returns the shell's output.
 func (s *Shell) Read(b []byte) (int, error) { return s.pty.Read(b) }
 
@@ -435,6 +473,11 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	if j.asRoot {
 		if err := os.Chown(sock, j.opts.UID, j.opts.GID); err != nil {
 			return nil, fmt.Errorf("chown relay socket: %w", err)
+		}
+	}
+	if spec.Token != "" {
+		if err := writeToken(dir, spec.Token); err != nil {
+			return nil, err
 		}
 	}
 

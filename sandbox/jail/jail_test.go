@@ -32,14 +32,16 @@ type apiServer struct {
 	*httptest.Server
 	mu     sync.Mutex
 	tokens []string
+	byPath map[string]string // the last Authorization per path
 }
 
 func newAPIServer(t *testing.T) *apiServer {
 	t.Helper()
-	a := &apiServer{}
+	a := &apiServer{byPath: map[string]string{}}
 	a.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.tokens = append(a.tokens, r.Header.Get("Authorization"))
+		a.byPath[r.URL.Path] = r.Header.Get("Authorization")
 		a.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","status":"Success","message":"hello from %s"}`, r.URL.Path)
@@ -340,4 +342,73 @@ func jailedProcesses(t *testing.T) int {
 		most = max(most, n)
 	}
 	return most
+}
+
+// shellOutput collects what a shell prints.
+type shellOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *shellOutput) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		o.mu.Lock()
+		got := o.buf.String()
+		o.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t.Fatalf("the shell never printed %q; it printed:\n%s", want, o.buf.String())
+}
+
+func TestSetTokenRenewsTheShellsCredential(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	sh, err := sharedJail(t).Shell(t.Context(), api.spec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close(); sh.Wait() })
+	out := &shellOutput{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := sh.Read(b)
+			out.mu.Lock()
+			out.buf.Write(b[:n])
+			out.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// The echoed command line contains "done-"; the output "done-1" only
+	// once kubectl has finished.
+	fmt.Fprint(sh, "kubectl get --raw /before >/dev/null; echo done-$((0+1))\r")
+	out.waitFor(t, "done-1")
+	if err := sh.SetToken("renewed-token-456"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(sh, "kubectl get --raw /after >/dev/null; echo done-$((1+1))\r")
+	out.waitFor(t, "done-2")
+	// The learner cannot replace it with something of their own.
+	fmt.Fprint(sh, "echo forged > /run/kubelab/token 2>/dev/null || echo refused-$((2+1))\r")
+	out.waitFor(t, "refused-3")
+
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	want := map[string]string{"/before": "Bearer learner-token-123", "/after": "Bearer renewed-token-456"}
+	got := map[string]string{"/before": api.byPath["/before"], "/after": api.byPath["/after"]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tokens the API server saw (-want +got):\n%s", diff)
+	}
+	if err := sh.SetToken(""); err == nil {
+		t.Error("SetToken accepted an empty token")
+	}
 }
