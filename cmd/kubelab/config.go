@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/kubelab/kubelab/sandbox/podshell"
 	"io"
 	"log/slog"
 	"net/url"
@@ -171,7 +172,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.str(&c.Kubeconfig, "kubeconfig", "", "use this cluster for sandboxes instead of the embedded simulated cluster")
 	f.str(&c.Sandbox, "sandbox", "namespaced", "sandbox backend: namespaced (a namespace per learner) or kind (a kind cluster per learner; needs Docker)")
 	f.str(&c.Shell, "shell", "local", "terminal backend: local (a jailed shell on this host; needs bubblewrap) or pod (exec into a workspace pod; real clusters only)")
-	f.str(&c.WorkspaceImage, "workspace-image", "bitnami/kubectl:latest", "image of the workspace pod for --shell=pod")
+	f.str(&c.WorkspaceImage, "workspace-image", podshell.DefaultImage, "image of the workspace pod for --shell=pod")
 	f.integer(&c.Nodes, "nodes", 3, "simulated nodes in the embedded cluster")
 	f.integer(&c.PoolSize, "pool-size", 2, "warm sandboxes kept ready per size class")
 	f.integer(&c.MaxSandboxes, "max-sandboxes", 200, "sandboxes alive at once; further learners queue")
@@ -232,6 +233,14 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Shell != "local" && c.Shell != "pod" {
 		errs = append(errs, fmt.Sprintf("--shell %q: want local or pod", c.Shell))
+	}
+	switch {
+	case c.Sandbox == "kind" && c.Kubeconfig != "":
+		errs = append(errs, "--sandbox=kind makes a cluster per learner: it takes no --kubeconfig")
+	case c.Shell == "pod" && c.Sandbox == "kind":
+		errs = append(errs, "--shell=pod runs with --sandbox=namespaced and --kubeconfig; kind sandboxes use --shell=local")
+	case c.Shell == "pod" && c.Kubeconfig == "":
+		errs = append(errs, "--shell=pod needs a cluster whose pods really run: pass --kubeconfig (the simulated cluster only pretends to run them)")
 	}
 	if c.Nodes < 1 || c.PoolSize < 0 || c.MaxSandboxes < 1 || c.MaxPerUser < 1 {
 		errs = append(errs, "--nodes, --max-sandboxes and --max-per-user must be at least 1, --pool-size at least 0")

@@ -86,3 +86,44 @@ func TestConfigLogRedactsSecrets(t *testing.T) {
 		t.Errorf("logged configuration does not mark redaction: %s", logged)
 	}
 }
+
+func TestServeConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // "" means valid
+	}{
+		{name: "defaults"},
+		{name: "a real cluster", args: []string{"--kubeconfig", "/k"}},
+		{name: "pod shells on a real cluster", args: []string{"--kubeconfig", "/k", "--shell", "pod"}},
+		{name: "kind", args: []string{"--sandbox", "kind"}},
+		{name: "unknown sandbox", args: []string{"--sandbox", "vm"}, wantErr: `configuration: --sandbox "vm": want namespaced or kind`},
+		{name: "unknown shell", args: []string{"--shell", "ssh"}, wantErr: `configuration: --shell "ssh": want local or pod`},
+		{name: "kind with a kubeconfig", args: []string{"--sandbox", "kind", "--kubeconfig", "/k"},
+			wantErr: "configuration: --sandbox=kind makes a cluster per learner: it takes no --kubeconfig"},
+		{name: "pod shells in kind", args: []string{"--sandbox", "kind", "--shell", "pod"},
+			wantErr: "configuration: --shell=pod runs with --sandbox=namespaced and --kubeconfig; kind sandboxes use --shell=local"},
+		{name: "pod shells on the simulated cluster", args: []string{"--shell", "pod"},
+			wantErr: "configuration: --shell=pod needs a cluster whose pods really run: pass --kubeconfig (the simulated cluster only pretends to run them)"},
+		{name: "session ttl beyond the max", args: []string{"--session-ttl", "5h"},
+			wantErr: "configuration: --session-ttl must be positive and at most --max-session-ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, c := serveFlags(envOf(map[string]string{"XDG_DATA_HOME": "/x"}))
+			if err := f.parse(tt.args, &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			err := c.validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.wantErr {
+				t.Errorf("validate() = %q, want %q", got, tt.wantErr)
+			}
+		})
+	}
+}

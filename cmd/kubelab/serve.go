@@ -4,24 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubelab/kubelab/frontend"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
-	"github.com/kubelab/kubelab/sandbox/jail"
-	"github.com/kubelab/kubelab/sandbox/namespaced"
-	"github.com/kubelab/kubelab/sandbox/simcluster"
 	"github.com/kubelab/kubelab/server"
 	"github.com/kubelab/kubelab/server/terminal"
 )
@@ -57,48 +50,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 
-	// The cluster: the embedded simulated one unless --kubeconfig names another.
-	var admin *rest.Config
-	var clusterReady func(context.Context) error
-	simulated := cfg.Kubeconfig == ""
-	if simulated {
-		cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(cfg.DataDir, "cluster"), Nodes: cfg.Nodes, Log: log})
-		if err != nil {
-			return fmt.Errorf("start simulated cluster: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := cl.Stop(sctx); err != nil {
-				log.Warn("simulated cluster stop incomplete", "err", err)
-			}
-		}()
-		admin, clusterReady = cl.AdminConfig(), cl.Ready
-	} else {
-		admin, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
-		if err != nil {
-			return fmt.Errorf("load --kubeconfig %s: %w", cfg.Kubeconfig, err)
-		}
-	}
-	if cfg.Sandbox != "namespaced" {
-		return fmt.Errorf("--sandbox=%s: only namespaced sandboxes are wired in this build", cfg.Sandbox)
-	}
-	prov := namespaced.New(namespaced.Options{Config: admin, Simulated: simulated, Log: log})
-
-	exe, err := os.Executable()
+	be, err := startBackends(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
+		return err
 	}
-	j, err := jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
-	if err != nil {
-		return fmt.Errorf("learner shells: %w", err)
-	}
+	defer be.stop()
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
 	var srvRef atomic.Pointer[server.Server]
 	reg := prometheus.NewRegistry()
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
-		Provisioner: prov, Store: st, Log: log, Simulated: simulated, Backend: "namespaced",
+		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
 		TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes,
 		PoolSize:   map[string]int{labs.SizeSmall: cfg.PoolSize},
@@ -126,25 +88,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := server.New(server.Options{
 		Store: st, Log: log, PublicURL: cfg.PublicURL, Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
-		ClusterConfig: admin, Terminals: terms, Ready: clusterReady,
+		ClusterConfig: be.admin, Terminals: terms, Ready: be.ready,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
 			ss, err := mgr.Session(ctx, session)
 			if err != nil {
 				return nil, err
 			}
-			sh, err := j.Shell(ctx, shellSpec(session, ss.Chapter, sb))
-			if err != nil {
-				return nil, err
-			}
-			go renewShellToken(ctx, sh, tokenRenewal, func(ctx context.Context) (string, error) {
-				sb, err := mgr.Sandbox(ctx, session)
-				if err != nil {
-					return "", err
-				}
-				return shellSpec(session, ss.Chapter, sb).Token, nil
-			}, log.With("session", session))
-			return sh, nil
+			return be.shell(ctx, session, ss.Chapter, sb, func(ctx context.Context) (*sandbox.Sandbox, error) {
+				return mgr.Sandbox(ctx, session)
+			})
 		},
 	})
 	if err != nil {
@@ -170,45 +123,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("http shutdown incomplete", "err", err)
 	}
 	return nil
-}
-
-// tokenRenewal is how often a live shell gets the sandbox's current token:
-// well inside the token's lifetime (an hour, renewed at two thirds).
-const tokenRenewal = 5 * time.Minute
-
-// tokenSetter is a shell whose credential can be replaced.
-type tokenSetter interface {
-	SetToken(token string) error
-	Wait() error
-}
-
-// renewShellToken keeps a shell's token current until the shell exits or
-// ctx ends. A failed renewal is logged and retried at the next tick: the
-// old token usually has a while left.
-func renewShellToken(ctx context.Context, sh tokenSetter, every time.Duration, current func(context.Context) (string, error), log *slog.Logger) {
-	exited := make(chan struct{})
-	go func() { _ = sh.Wait(); close(exited) }()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	last := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-exited:
-			return
-		case <-tick.C:
-		}
-		tok, err := current(ctx)
-		if err == nil && tok != "" && tok != last {
-			err = sh.SetToken(tok)
-		}
-		if err != nil {
-			log.Warn("renew shell token", "err", err)
-			continue
-		}
-		last = tok
-	}
 }
 
 // displayURL is the address to open in a browser.

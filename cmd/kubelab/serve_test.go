@@ -184,3 +184,28 @@ func TestFirstStartPrintsAdminPassword(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestKindWithoutDockerFailsClearly: --sandbox=kind checks Docker at start.
+// Docker is the one boundary faked here: a docker command whose engine does
+// not answer, as on a machine with the client but no daemon.
+func TestKindWithoutDockerFailsClearly(t *testing.T) {
+	t.Parallel()
+	t.Log("fake: a docker command whose engine is down (no Docker engine can run here)")
+	bin := t.TempDir()
+	fake := "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n"
+	if err := os.WriteFile(bin+"/docker", []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--sandbox", "kind")
+	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests",
+		"PATH="+bin+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve --sandbox=kind started without a Docker engine:\n%s", out)
+	}
+	for _, want := range []string{"--sandbox=kind needs a running Docker engine", "Cannot connect to the Docker daemon"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/kindcluster"
+	"github.com/kubelab/kubelab/sandbox/namespaced"
+	"github.com/kubelab/kubelab/sandbox/podshell"
+	"github.com/kubelab/kubelab/sandbox/simcluster"
+	"github.com/kubelab/kubelab/server/terminal"
+)
+
+// backends are the cluster, the sandbox provisioner and the shell starter
+// that the flags chose.
+type backends struct {
+	prov      sandbox.Provisioner
+	admin     *rest.Config // kubelab's credential for the shared cluster; nil with kind
+	simulated bool
+	ready     func(context.Context) error // nil: nothing beyond the database
+	shell     func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error)
+	stop      func()
+}
+
+// startBackends starts (or connects to) the cluster and prepares shells:
+//
+//	--sandbox=namespaced, no --kubeconfig: the embedded simulated cluster
+//	--sandbox=namespaced --kubeconfig F:   a namespace per learner in F's cluster
+//	--sandbox=kind:                        a kind cluster per learner (Docker)
+//
+// and --shell=local (a jail on this host) or --shell=pod (a workspace pod).
+func startBackends(ctx context.Context, cfg *serveConfig, log *slog.Logger) (_ *backends, err error) {
+	be := &backends{stop: func() {}}
+	defer func() {
+		if err != nil {
+			be.stop()
+		}
+	}()
+	switch {
+	case cfg.Sandbox == "kind":
+		if err := kindcluster.CheckDocker(ctx); err != nil {
+			return nil, err
+		}
+		be.prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Log: log})
+	case cfg.Kubeconfig != "":
+		be.admin, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("load --kubeconfig %s: %w", cfg.Kubeconfig, err)
+		}
+		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Log: log})
+	default:
+		cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(cfg.DataDir, "cluster"), Nodes: cfg.Nodes, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("start simulated cluster: %w", err)
+		}
+		be.stop = func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := cl.Stop(sctx); err != nil {
+				log.Warn("simulated cluster stop incomplete", "err", err)
+			}
+		}
+		be.admin, be.ready, be.simulated = cl.AdminConfig(), cl.Ready, true
+		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Simulated: true, Log: log})
+	}
+
+	if cfg.Shell == "pod" {
+		pods, err := podshell.New(podshell.Options{Config: be.admin, Image: cfg.WorkspaceImage, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("learner shells: %w", err)
+		}
+		be.shell = func(ctx context.Context, session, _ string, sb *sandbox.Sandbox, _ func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error) {
+			return pods.Shell(ctx, podshell.Spec{ID: session, Namespace: sb.Namespace,
+				ServiceAccount: namespaced.ServiceAccountName, Namespaces: sb.Namespaces})
+		}
+		return be, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary: %w", err)
+	}
+	j, err := jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("learner shells: %w", err)
+	}
+	be.shell = func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error) {
+		sh, err := j.Shell(ctx, shellSpec(session, chapter, sb))
+		if err != nil {
+			return nil, err
+		}
+		go renewShellToken(ctx, sh, tokenRenewal, func(ctx context.Context) (string, error) {
+			sb, err := current(ctx)
+			if err != nil {
+				return "", err
+			}
+			return shellSpec(session, chapter, sb).Token, nil
+		}, log.With("session", session))
+		return sh, nil
+	}
+	return be, nil
+}
+
+// tokenRenewal is how often a live shell gets the sandbox's current token:
+// well inside the token's lifetime (an hour, renewed at two thirds).
+const tokenRenewal = 5 * time.Minute
+
+// tokenSetter is a shell whose credential can be replaced.
+type tokenSetter interface {
+	SetToken(token string) error
+	Wait() error
+}
+
+// renewShellToken keeps a shell's token current until the shell exits or
+// ctx ends. A failed renewal is logged and retried at the next tick: the
+// old token usually has a while left.
+func renewShellToken(ctx context.Context, sh tokenSetter, every time.Duration, current func(context.Context) (string, error), log *slog.Logger) {
+	exited := make(chan struct{})
+	go func() { _ = sh.Wait(); close(exited) }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+			return
+		case <-tick.C:
+		}
+		tok, err := current(ctx)
+		if err == nil && tok != "" && tok != last {
+			err = sh.SetToken(tok)
+		}
+		if err != nil {
+			log.Warn("renew shell token", "err", err)
+			continue
+		}
+		last = tok
+	}
+}
