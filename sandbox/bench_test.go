@@ -2,10 +2,13 @@ package sandbox_test
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/kubelab/kubelab/internal/procstat"
 	"github.com/kubelab/kubelab/sandbox"
 )
 
@@ -74,4 +77,46 @@ func BenchmarkConcurrentStarts(b *testing.B) {
 		b.ReportMetric(float64(d[n*99/100].Milliseconds()), "p99-ms")
 		b.ReportMetric(float64(all.Milliseconds()), "all-ms")
 	}
+}
+
+// BenchmarkFiveHundredSandboxes fills the simulated cluster with 500 ready
+// sandboxes (25 starts in flight at a time) and reports the process's RSS
+// before and after: kubelab's manager and the simulated cluster share this
+// process, as they do in `kubelab serve`.
+func BenchmarkFiveHundredSandboxes(b *testing.B) {
+	const n, inFlight = 500, 25
+	e := newEnv(b)
+	m, _ := e.start(sandbox.ManagerOptions{MaxPerUser: 1 << 20, MaxTotal: 1 << 20})
+	runtime.GC()
+	before, err := procstat.RSS("self")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		t0 := time.Now()
+		sem := make(chan struct{}, inFlight)
+		var wg sync.WaitGroup
+		for j := range n {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s, err := m.Start(b.Context(), fmt.Sprintf("many-%d", j), sandbox.ChapterSpec{ID: "pods", Size: "small"})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				waitStatus(b, m, s.ID, sandbox.StatusReady)
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(time.Since(t0).Seconds(), "s-all-ready")
+	}
+	runtime.GC()
+	after, err := procstat.RSS("self")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(before)/(1<<20), "MB-rss-before")
+	b.ReportMetric(float64(after)/(1<<20), "MB-rss-500")
+	b.ReportMetric(float64(after-before)/n/(1<<10), "KB-per-sandbox")
 }

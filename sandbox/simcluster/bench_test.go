@@ -1,12 +1,9 @@
 package simcluster_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+	"github.com/kubelab/kubelab/internal/procstat"
 	"sync"
 	"testing"
 	"time"
@@ -23,23 +20,11 @@ import (
 // rssMB returns this process's resident set size.
 func rssMB(b *testing.B) float64 {
 	b.Helper()
-	f, err := os.Open("/proc/self/status")
+	n, err := procstat.RSS("self")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return float64(kb) / 1024
-		}
-	}
-	b.Fatal("VmRSS not found")
-	return 0
+	return float64(n) / (1 << 20)
 }
 
 // BenchmarkStart measures Start (API server /readyz ok and all nodes Ready)
