@@ -46,7 +46,7 @@ func (p *kubelabProc) output() string {
 	return p.logs.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,7 +57,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startKubelab runs `kubelab serve` on dataDir and waits for /readyz.
-func startKubelab(t *testing.T, dataDir string, extraEnv ...string) *kubelabProc {
+func startKubelab(t testing.TB, dataDir string, extraEnv ...string) *kubelabProc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &kubelabProc{url: "http://" + addr}
@@ -85,13 +85,13 @@ func startKubelab(t *testing.T, dataDir string, extraEnv ...string) *kubelabProc
 		if p.cmd.ProcessState != nil {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("kubelab on %s never became ready; its output:\n%s", dataDir, p.output())
 	return nil
 }
 
-func (p *kubelabProc) stop(t *testing.T) {
+func (p *kubelabProc) stop(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -208,4 +208,26 @@ func TestKindWithoutDockerFailsClearly(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// BenchmarkServeStartToReady measures the Run command's start: process
+// start → /readyz answering 200, on a fresh data dir (initdb, PKI, etcd,
+// first migrations) and on a warm restart of the same data dir.
+func BenchmarkServeStartToReady(b *testing.B) {
+	measure := func(b *testing.B, dir func() string) {
+		var total time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			p := startKubelab(b, dir())
+			total += time.Since(t0)
+			p.stop(b)
+		}
+		b.ReportMetric(total.Seconds()/float64(b.N), "s-to-ready")
+	}
+	b.Run("first", func(b *testing.B) { measure(b, b.TempDir) })
+	b.Run("warm", func(b *testing.B) {
+		dir := b.TempDir()
+		startKubelab(b, dir).stop(b)
+		measure(b, func() string { return dir })
+	})
 }
