@@ -127,3 +127,21 @@ func TestServeConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestPoolSizesCoverEverySizeClassInUse(t *testing.T) {
+	t.Parallel()
+	cat, _, err := loadCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, ch := range cat.Chapters() {
+		want[ch.Size] = 3
+	}
+	if len(want) == 0 {
+		t.Fatal("the bundled catalog has no chapters")
+	}
+	if diff := cmp.Diff(want, poolSizes(cat, 3)); diff != "" {
+		t.Errorf("pool sizes (-want +got):\n%s", diff)
+	}
+}

@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
 		TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes,
-		PoolSize:   map[string]int{labs.SizeSmall: cfg.PoolSize},
+		PoolSize:   poolSizes(cat, cfg.PoolSize),
 		Registerer: reg,
 		Events: func(ev sandbox.Event) {
 			if s := srvRef.Load(); s != nil {
@@ -123,6 +123,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("http shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// poolSizes keeps n warm sandboxes of every size class a chapter uses.
+func poolSizes(cat *labs.Catalog, n int) map[string]int {
+	sizes := map[string]int{}
+	for _, ch := range cat.Chapters() {
+		sizes[ch.Size] = n
+	}
+	return sizes
 }
 
 // displayURL is the address to open in a browser.
