@@ -24,20 +24,7 @@ var dir string // world-readable: holds the forwarder copy and the state dir
 // Main is TestMain for a package that starts jails. Re-executed as the
 // forwarder, it runs jail.Forward instead of the tests.
 func Main(m *testing.M) {
-	if len(os.Args) == 4 && os.Args[1] == forwardArg {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := jail.Forward(ctx, os.Args[2], os.Args[3], os.Stdout)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	if err := setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "jailtest:", err)
-		os.Exit(1)
-	}
+	Prepare()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
