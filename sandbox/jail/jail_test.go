@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -410,5 +412,35 @@ func TestSetTokenRenewsTheShellsCredential(t *testing.T) {
 	}
 	if err := sh.SetToken(""); err == nil {
 		t.Error("SetToken accepted an empty token")
+	}
+}
+
+func TestNewWithoutBubblewrapSaysWhatToInstall(t *testing.T) {
+	t.Parallel()
+	opts := jailtest.Options(t)
+	opts.Bwrap = "kubelab-no-such-bwrap"
+	_, err := jail.New(opts)
+	if err == nil || !strings.Contains(err.Error(), "apt-get install bubblewrap") {
+		t.Fatalf("New without bubblewrap: %v, want a message naming the package", err)
+	}
+}
+
+// TestWorksAsUnprivilegedUser runs a jailed kubectl with kubelab itself not
+// root: as root, it re-runs one test of this binary as nobody.
+func TestWorksAsUnprivilegedUser(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		// This whole package is running unprivileged: the other tests prove it.
+		t.Logf("running as uid %d already", os.Geteuid())
+		return
+	}
+	self := jailtest.Options(t).Forwarder[0] // a world-readable copy of this test binary
+	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^TestRunReachesAPIServerThroughForwarder$", "-test.count=1", "-test.v")
+	cmd.Dir = os.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") {
+		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
 }
