@@ -36,6 +36,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("create data dir: %w", err)
 	}
 
+	// Lessons first: a broken chapter stops kubelab before anything starts.
+	cat, programs, err := loadCatalog(cfg.LabsDir)
+	if err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
+
 	st, closeStore, err := openStore(ctx, cfg.commonConfig, log)
 	if err != nil {
 		return err
@@ -43,11 +49,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer closeStore()
 	if err := ensureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, stdout, log); err != nil {
 		return err
-	}
-
-	cat, programs, err := loadCatalog(cfg.LabsDir)
-	if err != nil {
-		return fmt.Errorf("refusing to start: %w", err)
 	}
 
 	be, err := startBackends(ctx, cfg, log)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,4 +231,39 @@ func BenchmarkServeStartToReady(b *testing.B) {
 		startKubelab(b, dir).stop(b)
 		measure(b, func() string { return dir })
 	})
+}
+
+// TestServeRefusesAnInvalidLab: a broken chapter stops kubelab at start,
+// naming the file and line, before anything listens.
+func TestServeRefusesAnInvalidLab(t *testing.T) {
+	t.Parallel()
+	labsDir := t.TempDir()
+	chapter := filepath.Join(labsDir, "01-broken")
+	files := map[string]string{
+		"chapter.yaml": "id: broken\ntitle: Broken\ncolour: red\n",
+		"01-only.md":   "# Only\n",
+		"tasks.yaml":   "tasks:\n  - id: one\n    step: 01-only\n    title: One\n    checks:\n      - resource: {apiVersion: v1, kind: Pod, name: x}\n        expr: \"object.spec.(\"\n    solution: \"true\"\n",
+	}
+	if err := os.MkdirAll(chapter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(chapter, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", labsDir)
+	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve started with a broken lab:\n%s", out)
+	}
+	for _, want := range []string{"refusing to start", "01-broken/chapter.yaml:3", "colour", "01-broken/tasks.yaml:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "kubelab is serving") {
+		t.Errorf("kubelab served before refusing:\n%s", out)
+	}
 }
