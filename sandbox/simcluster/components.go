@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -74,8 +75,12 @@ var benignErr = []string{
 	"the object has been modified",
 }
 
+// stopping is set while Stop runs: requests cut off by the shutdown make
+// the components log errors that mean nothing to the user.
+var stopping atomic.Bool
+
 func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
-	if benign[r.Message] {
+	if benign[r.Message] || stopping.Load() {
 		return nil
 	}
 	drop := false

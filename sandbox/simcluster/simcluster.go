@@ -272,6 +272,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // listener remains afterwards. It is safe to call more than once.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
+		stopping.Store(true)
 		var errs []error
 		for i := len(c.components) - 1; i >= 0; i-- {
 			comp := c.components[i]
