@@ -126,7 +126,11 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		fmt.Fprintf(opts.Out, "FAIL: %d failed\n", n)
 		return rep, fmt.Errorf("%w: %d failed", ErrFailed, n)
 	}
-	fmt.Fprintf(opts.Out, "ok: %d chapters\n", len(rep.Chapters))
+	noun := "chapters"
+	if len(rep.Chapters) == 1 {
+		noun = "chapter"
+	}
+	fmt.Fprintf(opts.Out, "ok: %d %s\n", len(rep.Chapters), noun)
 	return rep, nil
 }
 
