@@ -72,8 +72,13 @@ func domainStatus(err error) (int, string) {
 	switch {
 	case errors.Is(err, labs.ErrNotFound), errors.Is(err, sandbox.ErrNotFound):
 		return http.StatusNotFound, "not found"
+	case errors.Is(err, sandbox.ErrExtendLimit):
+		return http.StatusConflict, "this session has reached its longest allowed lifetime and cannot be extended further"
+	case errors.Is(err, sandbox.ErrNotReady):
+		return http.StatusConflict, "the sandbox is not ready yet"
 	case errors.Is(err, sandbox.ErrCapacity):
-		return http.StatusServiceUnavailable, "all lab environments are busy; try again in a minute"
+		// Only the per-learner cap refuses: over the global cap, starts queue.
+		return http.StatusConflict, "you already have as many labs running as you may; end one (End on its chapter page) to start this one"
 	}
 	return http.StatusInternalServerError, "internal error"
 }
