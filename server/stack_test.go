@@ -36,7 +36,15 @@ type testStack struct {
 	store *store.Store
 }
 
-func newTestStack(t *testing.T) *testStack {
+// stackOption changes the sandbox manager of a test stack.
+type stackOption func(*sandbox.ManagerOptions)
+
+// withPool keeps n warm sandboxes of the size class "small".
+func withPool(n int) stackOption {
+	return func(o *sandbox.ManagerOptions) { o.PoolSize = map[string]int{"small": n} }
+}
+
+func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	t.Helper()
 	st := storetest.NewDB(t)
 	log := slog.New(slog.DiscardHandler)
@@ -54,12 +62,16 @@ func newTestStack(t *testing.T) *testStack {
 	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "st" + time.Now().Format("150405.000000")[7:]})
 	j := jailtest.New(t, jailtest.Options(t))
 	var srv *Server
-	mgr := sandbox.NewManager(sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
+	mo := sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
 		Events: func(ev sandbox.Event) {
 			if srv != nil {
 				srv.SandboxEvent(ev)
 			}
-		}})
+		}}
+	for _, o := range opts {
+		o(&mo)
+	}
+	mgr := sandbox.NewManager(mo)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(ctx) }()

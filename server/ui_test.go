@@ -300,7 +300,7 @@ func TestUIChapterFlow(t *testing.T) {
 	start = time.Now()
 	click(t, bob, "click Start", "#start-btn")
 	waitFor(t, bob, "the terminal prompt", promptJS, 90*time.Second)
-	t.Logf("measure: click Start → usable prompt (warm pool): %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("measure: click Start → usable prompt (cold, second user): %s", time.Since(start).Round(time.Millisecond))
 	sessionB := eval[string](t, bob, sessionIDJS)
 	if sessionB == "" || sessionB == sessionA {
 		t.Fatalf("second user's session = %q, want a new one (first user's is %q)", sessionB, sessionA)
@@ -311,4 +311,27 @@ func TestUIChapterFlow(t *testing.T) {
 			t.Errorf("second user GET %s = %d, want 404", path, status)
 		}
 	}
+}
+
+// TestUIStartFromWarmPool: with a warm pool, Start claims a ready sandbox;
+// the learner waits only for the shell.
+func TestUIStartFromWarmPool(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t, withPool(1))
+	base := ts.client(t).base
+	u := newUser(t, newBrowser(t))
+	signupInBrowser(t, u, base, "pool@example.com", "Pat")
+	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
+	waitFor(t, u, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	for ts.srv.sandboxes.PoolReady("small") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the warm pool never filled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	click(t, u, "click Start", "#start-btn")
+	waitFor(t, u, "the terminal prompt", promptJS, 60*time.Second)
+	t.Logf("measure: click Start → usable prompt (warm pool): %s", time.Since(start).Round(time.Millisecond))
 }
