@@ -38,8 +38,12 @@ type sandbox struct {
 
 func newSandbox(t testing.TB) sandbox {
 	t.Helper()
+	return newSandboxWithConfig(t, simclustertest.Cluster(t).AdminConfig())
+}
+
+func newSandboxWithConfig(t testing.TB, cfg *rest.Config) sandbox {
+	t.Helper()
 	ns, dev := simclustertest.Namespace(t), simclustertest.Namespace(t)
-	cfg := simclustertest.Cluster(t).AdminConfig()
 	target, err := grader.NewTarget(cfg, ns, map[string]string{"dev": dev})
 	if err != nil {
 		t.Fatalf("NewTarget: %v", err)
