@@ -2,7 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -195,5 +198,63 @@ func mustUnmarshal(t *testing.T, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("decode %q: %v", data, err)
+	}
+}
+
+// TestLoginRateLimitPerIPIgnoresForgedForwardedFor: an attacker guessing
+// many accounts from one address is stopped, however it fills in
+// X-Forwarded-For.
+func TestLoginRateLimitPerIPIgnoresForgedForwardedFor(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := ts.client(t)
+	if res, body := c.do(t, "POST", "/api/v1/auth/signup", map[string]string{"email": "bystander@example.com", "password": "the real password"}); res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	login := func(i int, email, password string) *http.Response {
+		body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+		res, _ := c.raw(t, "POST", "/api/v1/auth/login", string(body), map[string]string{
+			"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i%250+1), "X-Real-IP": fmt.Sprintf("198.51.100.%d", i%250+1)})
+		return res
+	}
+	for i := range maxFailsIP {
+		if res := login(i, fmt.Sprintf("guess%d@example.com", i), "wrong password"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: status %d, want 401", i, res.StatusCode)
+		}
+	}
+	if res := login(maxFailsIP, "bystander@example.com", "the real password"); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after %d failures from one address: %d, want 429", maxFailsIP, res.StatusCode)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	_, proxy, _ := net.ParseCIDR("10.0.0.0/8")
+	tests := []struct {
+		name    string
+		proxies []*net.IPNet
+		remote  string
+		xff     string
+		want    string
+	}{
+		{name: "direct", remote: "192.0.2.7:4000", want: "192.0.2.7"},
+		{name: "direct ignores a forged header", remote: "192.0.2.7:4000", xff: "203.0.113.9", want: "192.0.2.7"},
+		{name: "loopback is not trusted by default", remote: "127.0.0.1:4000", xff: "203.0.113.9", want: "127.0.0.1"},
+		{name: "trusted proxy", proxies: []*net.IPNet{proxy}, remote: "10.1.2.3:4000", xff: "203.0.113.9", want: "203.0.113.9"},
+		{name: "untrusted peer claiming a header", proxies: []*net.IPNet{proxy}, remote: "192.0.2.7:4000", xff: "203.0.113.9", want: "192.0.2.7"},
+		{name: "forged hop before the proxy", proxies: []*net.IPNet{proxy}, remote: "10.1.2.3:4000", xff: "198.51.100.1, 203.0.113.9", want: "203.0.113.9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := clientIP(tt.proxies)(r); got != tt.want {
+				t.Errorf("client IP = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

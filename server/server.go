@@ -43,6 +43,9 @@ type Options struct {
 	Dev bool
 	// Assets are the static frontend files (frontend.FS()).
 	Assets fs.FS
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; empty: the TCP peer is the client.
+	TrustedProxies []*net.IPNet
 	// FrameAncestors is the CSP frame-ancestors value; default 'none'.
 	FrameAncestors string
 

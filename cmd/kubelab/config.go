@@ -6,6 +6,7 @@ import (
 	"github.com/kubelab/kubelab/sandbox/podshell"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -157,6 +158,7 @@ type serveConfig struct {
 	IdleTimeout    time.Duration
 	LabsDir        string
 	FrameAncestors string
+	TrustedProxies string
 	// AdminPassword comes only from KUBELAB_ADMIN_PASSWORD: a flag would show in ps.
 	AdminPassword string
 }
@@ -181,6 +183,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.duration(&c.MaxSessionTTL, "max-session-ttl", 4*time.Hour, "how far extending may push a sandbox's lifetime")
 	f.duration(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "a sandbox nobody touched for this long is ended")
 	f.str(&c.LabsDir, "labs-dir", "", "load chapters from this directory instead of the bundled ones")
+	f.str(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the TCP peer is the client")
 	f.str(&c.FrameAncestors, "frame-ancestors", "'none'", "CSP frame-ancestors: who may embed kubelab in a frame, e.g. https://course.example.com")
 	c.AdminPassword = getenv("KUBELAB_ADMIN_PASSWORD")
 	return f, c
@@ -222,7 +225,7 @@ func (c *serveConfig) logValue() slog.Value {
 		slog.Int("max_sandboxes", c.MaxSandboxes), slog.Int("max_per_user", c.MaxPerUser),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("max_session_ttl", c.MaxSessionTTL),
 		slog.Duration("idle_timeout", c.IdleTimeout), slog.String("labs_dir", c.LabsDir),
-		slog.String("frame_ancestors", c.FrameAncestors),
+		slog.String("frame_ancestors", c.FrameAncestors), slog.String("trusted_proxies", c.TrustedProxies),
 	)
 }
 
@@ -242,6 +245,9 @@ func (c *serveConfig) validate() error {
 	case c.Shell == "pod" && c.Kubeconfig == "":
 		errs = append(errs, "--shell=pod needs a cluster whose pods really run: pass --kubeconfig (the simulated cluster only pretends to run them)")
 	}
+	if _, err := parseNets(c.TrustedProxies); err != nil {
+		errs = append(errs, "--trusted-proxies: "+err.Error())
+	}
 	if c.Nodes < 1 || c.PoolSize < 0 || c.MaxSandboxes < 1 || c.MaxPerUser < 1 {
 		errs = append(errs, "--nodes, --max-sandboxes and --max-per-user must be at least 1, --pool-size at least 0")
 	}
@@ -252,4 +258,33 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// parseNets reads a comma-separated list of IP addresses and CIDRs.
+func parseNets(list string) ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !strings.Contains(item, "/") {
+			ip := net.ParseIP(item)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR", item)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR", item)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }

@@ -106,6 +106,9 @@ func TestServeConfigValidate(t *testing.T) {
 			wantErr: "configuration: --shell=pod runs with --sandbox=namespaced and --kubeconfig; kind sandboxes use --shell=local"},
 		{name: "pod shells on the simulated cluster", args: []string{"--shell", "pod"},
 			wantErr: "configuration: --shell=pod needs a cluster whose pods really run: pass --kubeconfig (the simulated cluster only pretends to run them)"},
+		{name: "trusted proxies", args: []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.1,::1"}},
+		{name: "a bad trusted proxy", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.example"},
+			wantErr: `configuration: --trusted-proxies: "proxy.example" is not an IP address or CIDR`},
 		{name: "session ttl beyond the max", args: []string{"--session-ttl", "5h"},
 			wantErr: "configuration: --session-ttl must be positive and at most --max-session-ttl"},
 	}
@@ -143,5 +146,36 @@ func TestPoolSizesCoverEverySizeClassInUse(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, poolSizes(cat, 3)); diff != "" {
 		t.Errorf("pool sizes (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseNets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{in: "", want: nil},
+		{in: "10.0.0.0/8", want: []string{"10.0.0.0/8"}},
+		{in: " 192.0.2.1 , 2001:db8::/32,::1", want: []string{"192.0.2.1/32", "2001:db8::/32", "::1/128"}},
+		{in: "10.0.0.0/33", wantErr: true},
+		{in: "localhost", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			nets, err := parseNets(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseNets(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			var got []string
+			for _, n := range nets {
+				got = append(got, n.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("parseNets(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
 	}
 }

@@ -86,8 +86,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.Dev {
 		assets = os.DirFS("frontend")
 	}
+	proxies, err := parseNets(cfg.TrustedProxies) // validated already
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
-		Store: st, Log: log, PublicURL: cfg.PublicURL, Dev: cfg.Dev, Assets: assets,
+		TrustedProxies: proxies,
+		Store:          st, Log: log, PublicURL: cfg.PublicURL, Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: be.admin, Terminals: terms, Ready: be.ready,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
