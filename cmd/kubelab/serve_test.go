@@ -20,11 +20,52 @@ import (
 // with KUBELAB_TEST_AS_KUBELAB=1 it runs main, so the tests below drive real
 // kubelab processes (and the jail's forwarder re-executes the same binary).
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" {
+	// The jail starts its forwarder as `<binary> forward …` with a clean
+	// environment: that, too, is this binary standing in for kubelab.
+	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" || len(os.Args) > 1 && os.Args[1] == "forward" {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "kubelab-cmd-test-")
+	if err == nil {
+		kubelabBin, err = copyExecutable(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cmd/kubelab tests:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// kubelabBin is a copy of this test binary that the jail's unprivileged
+// user can read: go test builds it in a directory only we may enter.
+var kubelabBin string
+
+func copyExecutable(dir string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	path := filepath.Join(dir, "kubelab")
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return "", err
+	}
+	return path, dst.Close()
 }
 
 // kubelabProc is one kubelab serve process under test.
@@ -62,7 +103,7 @@ func startKubelab(t testing.TB, dataDir string, extraEnv ...string) *kubelabProc
 	t.Helper()
 	addr := freeAddr(t)
 	p := &kubelabProc{url: "http://" + addr}
-	p.cmd = exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir, "--pool-size", "0")
+	p.cmd = exec.Command(kubelabBin, "serve", "--addr", addr, "--data-dir", dataDir, "--pool-size", "0")
 	p.cmd.Env = append(os.Environ(), append([]string{"KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests"}, extraEnv...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
@@ -197,7 +238,7 @@ func TestKindWithoutDockerFailsClearly(t *testing.T) {
 	if err := os.WriteFile(bin+"/docker", []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--sandbox", "kind")
+	cmd := exec.Command(kubelabBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--sandbox", "kind")
 	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests",
 		"PATH="+bin+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
@@ -252,7 +293,7 @@ func TestServeRefusesAnInvalidLab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", labsDir)
+	cmd := exec.Command(kubelabBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", labsDir)
 	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
