@@ -23,7 +23,7 @@ import (
 type TaskResult struct {
 	ID, Title string
 	Points    int
-	Score     float64 // partial credit: Points × passed checks / checks
+	Score     float64 // partial credit: Points × passed checks / checks, preconditions not counted
 	Passed    bool    // every check passed
 	Checks    []CheckResult
 }
@@ -37,6 +37,8 @@ type CheckResult struct {
 	// error, CEL runtime error): the result says nothing about the learner's
 	// progress and must not be shown as "not yet".
 	Error string
+	// Precondition is copied from the check: it must pass, but scores nothing.
+	Precondition bool
 }
 
 // ErrUnknownTask is returned by EvaluateTask for a task the chapter lacks.
@@ -123,18 +125,25 @@ func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compil
 	if r.Points == 0 {
 		r.Points = 1
 	}
-	passed := 0
+	passed, goals, goalsPassed := 0, 0, 0
 	for i, cc := range ct.checks {
 		cctx, cancel := context.WithTimeout(ctx, p.checkTimeout())
 		r.Checks[i] = evalCheck(cctx, t, src, cc)
 		cancel()
+		r.Checks[i].Precondition = cc.spec.Precondition
 		if r.Checks[i].Passed {
 			passed++
 		}
+		if !cc.spec.Precondition {
+			goals++
+			if r.Checks[i].Passed {
+				goalsPassed++
+			}
+		}
 	}
-	if n := len(ct.checks); n > 0 {
-		r.Score = float64(r.Points) * float64(passed) / float64(n)
-		r.Passed = passed == n
+	if goals > 0 {
+		r.Score = float64(r.Points) * float64(goalsPassed) / float64(goals)
+		r.Passed = passed == len(ct.checks)
 	}
 	return r
 }

@@ -79,6 +79,11 @@ type Check struct {
 	Expect   string // CEL boolean over `object`; empty means "exists"
 	Actual   string // optional CEL value shown as the actual side of the detail
 	Message  string // what the learner should achieve, shown when the check fails
+	// Precondition marks a check that holds before the learner acts (say,
+	// "the bare Pod is gone" before the learner made it): the task passes
+	// only with it, but it scores nothing, so nobody gets credit for work
+	// not done and partial credit does not drop when later tasks change it.
+	Precondition bool
 
 	File string // source position, for error messages
 	Line int

@@ -374,10 +374,18 @@ func (l *loader) task(ch *Chapter, f yamlFile, n *yaml.Node, index int) *Task {
 	case len(checks.Content) == 0:
 		f.add(checks, "%sat least one check is required", where)
 	default:
+		goals := 0
 		for i, cn := range checks.Content {
-			if c, ok := l.check(ch, f, resolve(cn), fmt.Sprintf("%scheck %d: ", strings.TrimSuffix(where, ": ")+" ", i+1)); ok {
+			c, ok := l.check(ch, f, resolve(cn), fmt.Sprintf("%scheck %d: ", strings.TrimSuffix(where, ": ")+" ", i+1))
+			if ok {
 				t.Checks = append(t.Checks, c)
 			}
+			if !c.Precondition {
+				goals++
+			}
+		}
+		if goals == 0 {
+			f.add(checks, "%severy check is a precondition: at least one check must measure what the learner does", where)
 		}
 	}
 	return t
@@ -395,7 +403,7 @@ func (l *loader) checkHint(ch *Chapter, f yamlFile, n *yaml.Node, where string, 
 // check validates one check; ok is false if it is too broken to compile.
 func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Check, bool) {
 	c := Check{File: f.name, Line: n.Line}
-	kv := f.fields(n, where, "check", "resource", "match", "min", "max", "expect", "actual", "message")
+	kv := f.fields(n, where, "check", "resource", "match", "min", "max", "expect", "actual", "message", "precondition")
 	if n.Kind != yaml.MappingNode {
 		return c, false
 	}
@@ -476,6 +484,7 @@ func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Che
 	c.Expect = f.str(kv["expect"], where)
 	c.Actual = f.str(kv["actual"], where)
 	c.Message = strings.TrimSpace(f.str(kv["message"], where))
+	c.Precondition = f.boolean(kv["precondition"], where)
 	if len(l.ps.list) > before {
 		return c, false
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,21 +73,34 @@ func (e *env) provisioner() *namespaced.Provisioner {
 // start runs a Manager until the returned stop is called (or the test ends).
 func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 	e.t.Helper()
-	o.Provisioner = e.provisioner()
-	o.Store = e.st
+	if o.Provisioner == nil {
+		o.Provisioner = e.provisioner()
+	}
+	if o.Store == nil {
+		o.Store = e.st
+	}
 	o.Simulated = true
 	o.Now = e.clock.Now
 	o.Tick = 20 * time.Millisecond
 	o.Log = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	o.Events = func(ev sandbox.Event) {
-		e.mu.Lock()
-		e.events = append(e.events, ev)
-		e.mu.Unlock()
-	}
 	m := sandbox.NewManager(o)
+	sub := m.Subscribe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	collected := make(chan struct{})
 	go func() { done <- m.Run(ctx) }()
+	go func() {
+		defer close(collected)
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			e.mu.Unlock()
+		}
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -94,6 +108,8 @@ func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 			if err := <-done; err != nil {
 				e.t.Errorf("manager run: %v", err)
 			}
+			<-collected
+			sub.Close()
 		})
 	}
 	e.t.Cleanup(func() {
@@ -108,6 +124,32 @@ func (e *env) start(o sandbox.ManagerOptions) (*sandbox.Manager, func()) {
 		}
 	})
 	return m, stop
+}
+
+// steps lists the provisioning steps reported for a session.
+func (e *env) steps(session string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var steps []string
+	for _, ev := range e.events {
+		if ev.Session == session && ev.Type == sandbox.EventProgress {
+			steps = append(steps, ev.Step)
+		}
+	}
+	return steps
+}
+
+// eventsOf lists the events of one type reported for a session.
+func (e *env) eventsOf(session, typ string) []sandbox.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []sandbox.Event
+	for _, ev := range e.events {
+		if ev.Session == session && ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func waitStatus(t testing.TB, m *sandbox.Manager, id, status string) sandbox.Session {
@@ -176,15 +218,7 @@ func TestStartIsIdempotentAndReports(t *testing.T) {
 		t.Errorf("ready session = %+v", ready)
 	}
 	works(t, m, s.ID)
-	e.mu.Lock()
-	var steps []string
-	for _, ev := range e.events {
-		if ev.Session == s.ID && ev.Type == sandbox.EventProgress {
-			steps = append(steps, ev.Step)
-		}
-	}
-	e.mu.Unlock()
-	if diff := cmp.Diff([]string{"namespace", "rbac", "quota", "network policy", "token", "ready"}, steps); diff != "" {
+	if diff := cmp.Diff([]string{"namespace", "rbac", "quota", "network policy", "token", "ready"}, e.steps(s.ID)); diff != "" {
 		t.Errorf("progress (-want +got):\n%s", diff)
 	}
 	list, err := m.SessionsOf(ctx, "alice")
@@ -225,8 +259,9 @@ func TestPoolClaimAndRefill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Status != sandbox.StatusReady {
-		t.Fatalf("claim from the pool: status %q (%s), want ready", s.Status, s.Reason)
+	waitStatus(t, m, s.ID, sandbox.StatusReady)
+	if steps := e.steps(s.ID); slices.Contains(steps, "namespace") {
+		t.Errorf("claim from the pool made a namespace: steps %v", steps)
 	}
 	works(t, m, s.ID)
 	poolFull(t, m, "small", 2)

@@ -104,26 +104,27 @@ func NormalizeEmail(raw string) (string, error) {
 	return e, nil
 }
 
+// validPassword returns the sentence to show when p is not acceptable.
 func validPassword(p string) error {
 	switch {
 	case utf8.RuneCountInString(p) < minPasswordLength:
-		return fmt.Errorf("password must be at least %d characters", minPasswordLength)
+		return errShortPassword
 	case len(p) > maxPasswordLength:
-		return fmt.Errorf("password must be at most %d bytes", maxPasswordLength)
+		return errLongPassword
 	}
 	return nil
 }
 
+// cleanName trims a display name, or returns the sentence to show when it is
+// not acceptable.
 func cleanName(name, fallback string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = fallback
 	}
-	if utf8.RuneCountInString(name) > maxNameLength {
-		return "", fmt.Errorf("name must be at most %d characters", maxNameLength)
-	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", errors.New("name must not contain control characters")
+	if utf8.RuneCountInString(name) > maxNameLength ||
+		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", errBadName
 	}
 	return name, nil
 }
@@ -136,11 +137,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
 			tok, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok {
-				return errStatus(http.StatusUnauthorized, "Authorization must be a Bearer token")
+				return errBearerFormat
 			}
 			u, err := s.store.UserByAPIToken(ctx, HashToken(strings.TrimSpace(tok)))
 			if errors.Is(err, store.ErrNotFound) {
-				return errStatus(http.StatusUnauthorized, "invalid API token")
+				return errBadToken
 			}
 			if err != nil {
 				return fmt.Errorf("look up api token: %w", err)
@@ -169,7 +170,21 @@ func viaBearer(c echo.Context) bool { b, _ := c.Get(ctxBearer).(bool); return b 
 // userOf returns the authenticated user or nil.
 func userOf(c echo.Context) *store.User { u, _ := c.Get(ctxUser).(*store.User); return u }
 
-var errUnauthenticated = errStatus(http.StatusUnauthorized, "log in first")
+// The sentences of authentication and account input (see errors.go).
+var (
+	errUnauthenticated = errStatus(http.StatusUnauthorized, "You are not logged in. Log in and try again.")
+	errBearerFormat    = errStatus(http.StatusUnauthorized, "Send the API token in the Authorization header, after the word Bearer.")
+	errBadToken        = errStatus(http.StatusUnauthorized, "This API token is not valid. Check it, or create a new one.")
+	errNotJSON         = errStatus(http.StatusUnsupportedMediaType, "Send the request body as JSON, with Content-Type: application/json.")
+	errMalformedJSON   = errStatus(http.StatusBadRequest, "The request body is not the JSON this request takes. Check its fields and try again.")
+	errBadEmail        = errStatus(http.StatusBadRequest, "Enter a valid email address, such as ada@example.com.")
+	errShortPassword   = errStatus(http.StatusBadRequest, fmt.Sprintf("Choose a password of at least %d characters.", minPasswordLength))
+	errLongPassword    = errStatus(http.StatusBadRequest, fmt.Sprintf("Choose a shorter password: at most %d bytes.", maxPasswordLength))
+	errBadName         = errStatus(http.StatusBadRequest, fmt.Sprintf("Choose a name of 1 to %d characters, without control characters.", maxNameLength))
+	errEmailTaken      = errStatus(http.StatusConflict, "An account with this email already exists. Log in instead.")
+	errBadLogin        = errStatus(http.StatusUnauthorized, "Wrong email or password. Check both and try again.")
+	errTooManyLogins   = errStatus(http.StatusTooManyRequests, "Too many failed log-ins. Wait a few minutes, then try again.")
+)
 
 // currentUser returns the authenticated user or a 401.
 func currentUser(c echo.Context) (*store.User, error) {
@@ -224,15 +239,15 @@ func toUserJSON(u store.User) userJSON {
 // bindJSON decodes the request body strictly, with a clear message on bad input.
 func bindJSON(c echo.Context, v any) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
-		return errStatus(http.StatusUnsupportedMediaType, "send a JSON body with Content-Type: application/json")
+		return errNotJSON
 	}
 	if err := decodeStrict(c.Request().Body, v); err != nil {
 		var mbe *http.MaxBytesError
 		var he *echo.HTTPError
 		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
-			return errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+			return errTooLarge
 		}
-		return errStatus(http.StatusBadRequest, "malformed JSON body: "+err.Error())
+		return errMalformedJSON
 	}
 	return nil
 }
@@ -241,19 +256,17 @@ func bindJSON(c echo.Context, v any) error {
 func validateCredentials(in credentialsJSON) (email, name string, err error) {
 	email, err = NormalizeEmail(in.Email)
 	if err != nil {
-		return "", "", errStatus(http.StatusBadRequest, err.Error())
+		return "", "", errBadEmail
 	}
 	if err := validPassword(in.Password); err != nil {
-		return "", "", errStatus(http.StatusBadRequest, err.Error())
+		return "", "", err
 	}
 	name, err = cleanName(in.Name, strings.SplitN(email, "@", 2)[0])
 	if err != nil {
-		return "", "", errStatus(http.StatusBadRequest, err.Error())
+		return "", "", err
 	}
 	return email, name, nil
 }
-
-var errEmailTaken = errStatus(http.StatusConflict, "an account with this email already exists; log in instead")
 
 func (s *Server) signup(c echo.Context) error {
 	var in credentialsJSON
@@ -284,8 +297,6 @@ func (s *Server) signup(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toUserJSON(u))
 }
 
-var errBadLogin = errStatus(http.StatusUnauthorized, "wrong email or password")
-
 func (s *Server) login(c echo.Context) error {
 	var in credentialsJSON
 	if err := bindJSON(c, &in); err != nil {
@@ -293,12 +304,12 @@ func (s *Server) login(c echo.Context) error {
 	}
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
-		return errStatus(http.StatusBadRequest, err.Error())
+		return errBadEmail
 	}
 	ip := c.RealIP()
 	if wait := s.limits.blocked(email, ip); wait > 0 {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		return errStatus(http.StatusTooManyRequests, "too many failed log-ins; try again in a few minutes")
+		return errTooManyLogins
 	}
 	u, hash, err := s.store.UserByEmail(c.Request().Context(), email)
 	switch {
@@ -343,7 +354,7 @@ func (s *Server) guest(c echo.Context) error {
 	}
 	name, err := cleanName(in.Name, "Guest")
 	if err != nil {
-		return errStatus(http.StatusBadRequest, err.Error())
+		return err
 	}
 	u, err := s.store.CreateGuest(c.Request().Context(), name)
 	if err != nil {
@@ -378,7 +389,7 @@ func (s *Server) updateMe(c echo.Context) error {
 	}
 	name, err := cleanName(in.Name, "")
 	if err != nil || name == "" {
-		return errStatus(http.StatusBadRequest, "name must be 1 to 80 characters without control characters")
+		return errBadName
 	}
 	if err := s.store.UpdateUserName(c.Request().Context(), u.ID, name); err != nil {
 		return fmt.Errorf("update name of %s: %w", u.ID, err)

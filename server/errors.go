@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server/store"
@@ -28,57 +29,106 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.message }
 
-func errStatus(status int, message string) error { return &httpError{status: status, message: message} }
+func errStatus(status int, message string) *httpError {
+	return &httpError{status: status, message: message}
+}
 
-var errNotFound = errStatus(http.StatusNotFound, "not found")
+// Every message a learner sees is a fixed sentence, never built from input
+// or from another error: a full sentence, capitalised, ending with a
+// period, saying what to do where there is something to do. The request id
+// goes beside it. TestErrorSentences holds them to that style; the
+// handlers' own sentences (auth.go, middleware.go) are listed there too.
+var (
+	errNotFound = errStatus(http.StatusNotFound,
+		"There is nothing at this address. Check the link, or start again from the catalog.")
+	errInternal = errStatus(http.StatusInternalServerError,
+		"Something went wrong on our side. Try again in a moment; if it keeps happening, report the request id.")
+	errCanceled        = errStatus(499, "The request was canceled before it finished.")
+	errTooLarge        = errStatus(http.StatusRequestEntityTooLarge, "The request body is too large. Send at most 64 KB.")
+	errSandboxNotReady = errStatus(http.StatusConflict, "The sandbox is not ready yet. Wait until it is, then try again.")
+	errExtendLimit     = errStatus(http.StatusConflict,
+		"This session has reached its longest allowed lifetime and cannot be extended further. Start a new one when it ends.")
+	// Only the per-learner cap refuses: over the global cap, starts queue.
+	errLabLimit = errStatus(http.StatusConflict,
+		"You already have as many labs running as you may: end one (End on its chapter page) to start this one.")
+)
 
-// handleError is the only place that turns errors into HTTP responses.
+// handleError is the only place that turns errors into HTTP responses: the
+// error page for a browser's page request, JSON otherwise.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msg := http.StatusInternalServerError, "internal error"
-	var he *httpError
-	var ee *echo.HTTPError
-	switch {
-	case errors.As(err, &he):
-		status, msg = he.status, he.message
-	case errors.As(err, &ee):
-		status, msg = ee.Code, http.StatusText(ee.Code)
-		if ee.Code == http.StatusRequestEntityTooLarge {
-			msg = "request body too large"
-		}
-	case errors.Is(err, store.ErrNotFound):
-		status, msg = http.StatusNotFound, "not found"
-	case errors.Is(err, context.Canceled):
-		status, msg = 499, "request canceled"
-	default:
-		status, msg = domainStatus(err)
-	}
+	he := toHTTPError(err)
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
-	if status >= 500 {
+	if he.status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			"err", err, "route", c.Path(), "request_id", rid)
 	}
 	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(status)
+		_ = c.NoContent(he.status)
 		return
 	}
-	_ = c.JSON(status, apiError{Error: msg, RequestID: rid})
+	if s.pages != nil && wantsPage(c.Request()) {
+		perr := s.pages.renderError(c, he.status, he.message, rid)
+		if perr == nil {
+			return
+		}
+		s.log.ErrorContext(c.Request().Context(), "render error page", "err", perr, "request_id", rid)
+	}
+	_ = c.JSON(he.status, apiError{Error: he.message, RequestID: rid})
 }
+
+// toHTTPError maps any error to its status and sentence.
+func toHTTPError(err error) *httpError {
+	var he *httpError
+	var ee *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.As(err, &ee):
+		return echoError(ee.Code)
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, context.Canceled):
+		return errCanceled
+	}
+	status, msg := domainStatus(err)
+	return errStatus(status, msg)
+}
+
+// echoError maps the errors echo itself returns (body limit, routing:
+// pageRoutes answers unknown paths of every method with errNotFound),
+// keeping their status.
+func echoError(code int) *httpError {
+	switch {
+	case code == http.StatusNotFound:
+		return errNotFound
+	case code == http.StatusRequestEntityTooLarge:
+		return errTooLarge
+	case code >= 500:
+		return errStatus(code, errInternal.message)
+	}
+	return errStatus(code, refusedMessage)
+}
+
+// refusedMessage answers the 4xx errors of echo that no handler names.
+const refusedMessage = "The request was refused. Check it and try again."
 
 // domainStatus maps the sentinel errors of the domain packages.
 func domainStatus(err error) (int, string) {
+	var he *httpError
 	switch {
-	case errors.Is(err, labs.ErrNotFound), errors.Is(err, sandbox.ErrNotFound):
-		return http.StatusNotFound, "not found"
+	case errors.Is(err, labs.ErrNotFound), errors.Is(err, sandbox.ErrNotFound), errors.Is(err, grader.ErrUnknownTask):
+		he = errNotFound
 	case errors.Is(err, sandbox.ErrExtendLimit):
-		return http.StatusConflict, "this session has reached its longest allowed lifetime and cannot be extended further"
+		he = errExtendLimit
 	case errors.Is(err, sandbox.ErrNotReady):
-		return http.StatusConflict, "the sandbox is not ready yet"
+		he = errSandboxNotReady
 	case errors.Is(err, sandbox.ErrCapacity):
-		// Only the per-learner cap refuses: over the global cap, starts queue.
-		return http.StatusConflict, "you already have as many labs running as you may; end one (End on its chapter page) to start this one"
+		he = errLabLimit
+	default:
+		he = errInternal
 	}
-	return http.StatusInternalServerError, "internal error"
+	return he.status, he.message
 }

@@ -49,8 +49,10 @@ func toTaskResultJSON(ch *labs.Chapter, r grader.TaskResult) taskResultJSON {
 
 // liveGrading runs one grader watch per ready session: results are stored
 // as progress and pushed to the session's event stream as they change.
+// Every watch goroutine is tracked; wait returns when all have ended.
 type liveGrading struct {
-	s *Server
+	s  *Server
+	wg sync.WaitGroup
 
 	mu       sync.Mutex
 	sessions map[string]*liveSession
@@ -58,8 +60,8 @@ type liveGrading struct {
 
 type liveSession struct {
 	cancel  context.CancelFunc
+	order   []string                  // task ids in chapter order; fixed at start
 	results map[string]taskResultJSON // by task id
-	order   []string
 }
 
 func newLiveGrading(s *Server) *liveGrading {
@@ -68,51 +70,89 @@ func newLiveGrading(s *Server) *liveGrading {
 
 // ensure starts grading a ready session unless it already runs.
 func (l *liveGrading) ensure(ss sandbox.Session) {
+	ch, err := l.s.catalog.Chapter(ss.Chapter)
+	if err != nil {
+		l.s.log.Warn("live grading not started", "session_id", ss.ID, "chapter", ss.Chapter, "err", err)
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.sessions[ss.ID]; ok {
+	if _, ok := l.sessions[ss.ID]; ok || l.s.life.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(l.s.life)
 	ls := &liveSession{cancel: cancel, results: map[string]taskResultJSON{}}
+	for _, t := range ch.Tasks {
+		ls.order = append(ls.order, t.ID)
+	}
 	l.sessions[ss.ID] = ls
-	go l.run(ctx, ss, ls)
+	l.wg.Go(func() {
+		defer l.release(ss.ID, ls)
+		l.run(ctx, ss)
+	})
 }
 
+// stop ends the session's grading, whichever watch runs it.
 func (l *liveGrading) stop(id string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ls, ok := l.sessions[id]; ok {
+	ls := l.sessions[id]
+	delete(l.sessions, id)
+	l.mu.Unlock()
+	if ls != nil {
 		ls.cancel()
+	}
+}
+
+// release removes ls when its watch ends, unless a newer watch (after a
+// reset) has taken the session's place.
+func (l *liveGrading) release(id string, ls *liveSession) {
+	ls.cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sessions[id] == ls {
 		delete(l.sessions, id)
 	}
 }
+
+// wait blocks until every watch has ended (after the server's life ended).
+func (l *liveGrading) wait() { l.wg.Wait() }
 
 // latest returns the last results of a session's tasks, in chapter order.
 func (l *liveGrading) latest(id string) ([]taskResultJSON, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ls, ok := l.sessions[id]
-	if !ok || len(ls.order) == 0 {
+	if !ok || len(ls.results) == 0 {
 		return nil, false
 	}
 	out := make([]taskResultJSON, 0, len(ls.order))
 	for _, id := range ls.order {
-		out = append(out, ls.results[id])
+		if r, ok := ls.results[id]; ok {
+			out = append(out, r)
+		}
 	}
 	return out, true
 }
 
-func (l *liveGrading) run(ctx context.Context, ss sandbox.Session, ls *liveSession) {
+// remember keeps the latest results of a session that is being graded live.
+func (l *liveGrading) remember(id string, results []taskResultJSON) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls, ok := l.sessions[id]; ok {
+		for _, r := range results {
+			ls.results[r.ID] = r
+		}
+	}
+}
+
+func (l *liveGrading) run(ctx context.Context, ss sandbox.Session) {
 	log := l.s.log.With("session_id", ss.ID, "chapter", ss.Chapter)
-	defer l.stop(ss.ID)
 	ch, prog, target, err := l.s.gradingTarget(ctx, ss)
 	if err != nil {
-		log.Warn("live grading not started", "err", err)
+		if ctx.Err() == nil {
+			log.Warn("live grading not started", "err", err)
+		}
 		return
-	}
-	for _, t := range ch.Tasks {
-		ls.order = append(ls.order, t.ID)
 	}
 	err = prog.Watch(ctx, target, func(changed []grader.TaskResult) {
 		l.s.recordResults(ctx, ss, ch, changed, log)
@@ -137,13 +177,7 @@ func (s *Server) recordResults(ctx context.Context, ss sandbox.Session, ch *labs
 			log.Error("record task results", "err", err)
 		}
 	}
-	s.live.mu.Lock()
-	if ls, ok := s.live.sessions[ss.ID]; ok {
-		for _, r := range out {
-			ls.results[r.ID] = r
-		}
-	}
-	s.live.mu.Unlock()
+	s.live.remember(ss.ID, out)
 	s.events.publish(ss.ID, "tasks", out)
 	return out
 }
@@ -177,7 +211,7 @@ func (s *Server) gradingTarget(ctx context.Context, ss sandbox.Session) (*labs.C
 	if cfg == nil { // a cluster per learner: its own admin credentials
 		cfg = sb.Config
 	}
-	target, err := s.targets.get(cfg, sb)
+	target, err := s.targets.get(ss.ID, cfg, sb)
 	if err != nil {
 		return nil, nil, grader.Target{}, err
 	}

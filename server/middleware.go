@@ -102,16 +102,16 @@ func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		if viaBearer(c) {
 			return next(c)
 		}
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			return errStatus(http.StatusForbidden, "cross-site request refused: the Origin header is missing")
-		}
-		if !s.originAllowed(r, origin) {
-			return errStatus(http.StatusForbidden, "cross-site request refused: origin "+origin+" is not allowed")
+		if origin := r.Header.Get("Origin"); origin == "" || !s.originAllowed(r, origin) {
+			return errCrossSite
 		}
 		return next(c)
 	}
 }
+
+// errCrossSite names no origin: the sentence is the same for every refusal.
+var errCrossSite = errStatus(http.StatusForbidden,
+	"The request was refused because it did not come from a kubelab page. Reload the page and try again.")
 
 // originAllowed reports whether origin is kubelab's own: the public URL when
 // configured, otherwise the host the request was addressed to.

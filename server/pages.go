@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -17,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kubelab/kubelab/frontend"
-	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/server/store"
 )
 
@@ -60,6 +58,7 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 		// error here is a programmer error caught by the tests.
 		panic(fmt.Sprintf("server: pages: %v", err))
 	}
+	s.pages = p
 	e.GET("/", p.home)
 	e.GET("/login", p.login)
 	e.GET("/signup", p.signup)
@@ -176,61 +175,6 @@ type pageData struct {
 	Error        *errorPage
 }
 
-type catalogCard struct {
-	ID, Title, Summary       string
-	Order, Minutes           int
-	Tasks, Passed, Points    int
-	Score                    float64
-	Simulated, Started, Done bool
-}
-
-type chapterPage struct {
-	ID, Title, Summary string
-	Minutes            int
-	Needs              []string
-	SimulatedOK        bool
-	Steps              []*stepPage
-	Total, Passed      int
-	Points             int
-	Score              float64
-}
-
-type stepPage struct {
-	ID, Title  string
-	HTML       template.HTML
-	Tasks      []taskPage
-	Done       bool
-	Prev, Next *stepPage
-}
-
-type taskPage struct {
-	ID, Step, Title string
-	Points          int
-	Challenge       bool
-	Hints           []template.HTML
-	Passed          bool
-	Score           float64
-}
-
-type progressPage struct {
-	Rows                             []progressRow
-	ChaptersDone, TasksPassed, Tasks int
-	Points                           int
-	Score                            float64
-	Seconds                          int64
-}
-
-type progressRow struct {
-	ID, Title     string
-	Passed, Total int
-	Points        int
-	Score         float64
-	Seconds       int64
-	Started, Done bool
-}
-
-type errorPage struct{ Title, Message string }
-
 func (p *pages) data(c echo.Context, page, title string) *pageData {
 	d := &pageData{Title: title, Page: page, User: userOf(c), Split: defaultSplit}
 	if ck, err := c.Cookie(themeCookie); err == nil && (ck.Value == "light" || ck.Value == "dark") {
@@ -274,226 +218,6 @@ func (p *pages) requireUser(c echo.Context) (*store.User, error) {
 	return nil, c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 }
 
-func (p *pages) home(c echo.Context) error {
-	d := p.data(c, "home", "")
-	for _, ch := range p.s.catalog.Chapters() {
-		card := catalogCard{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Order: ch.Order,
-			Minutes: ch.Minutes, Tasks: len(ch.Tasks), Points: chapterPoints(ch), Simulated: len(ch.Needs) == 0}
-		if d.User != nil {
-			prog, err := p.s.chapterProgress(c, ch)
-			if err != nil {
-				return err
-			}
-			card.Passed, card.Score, card.Started = chapterTotals(ch, prog)
-			card.Done = card.Tasks > 0 && card.Passed == card.Tasks
-		}
-		d.TotalMinutes += ch.Minutes
-		d.Chapters = append(d.Chapters, card)
-	}
-	if d.User != nil {
-		d.Continue = continueWith(d.Chapters)
-	}
-	return p.render(c, http.StatusOK, d)
-}
-
-// continueWith picks the chapter to offer on the home page: the first one
-// started and not done, else the first one not done.
-func continueWith(cards []catalogCard) *catalogCard {
-	for i := range cards {
-		if cards[i].Started && !cards[i].Done {
-			return &cards[i]
-		}
-	}
-	for i := range cards {
-		if !cards[i].Done {
-			return &cards[i]
-		}
-	}
-	return nil
-}
-
-func (p *pages) login(c echo.Context) error {
-	d := p.data(c, "login", "Log in")
-	d.Next = safeNext(c.QueryParam("next"))
-	if d.User != nil && !d.User.Guest {
-		return c.Redirect(http.StatusSeeOther, orHome(d.Next))
-	}
-	return p.render(c, http.StatusOK, d)
-}
-
-func (p *pages) signup(c echo.Context) error {
-	d := p.data(c, "signup", "Sign up")
-	d.Next = safeNext(c.QueryParam("next"))
-	if d.User != nil && !d.User.Guest {
-		return c.Redirect(http.StatusSeeOther, orHome(d.Next))
-	}
-	return p.render(c, http.StatusOK, d)
-}
-
-func (p *pages) account(c echo.Context) error {
-	u, err := p.requireUser(c)
-	if u == nil {
-		return err
-	}
-	d := p.data(c, "account", "Account")
-	d.Next = "/account"
-	return p.render(c, http.StatusOK, d)
-}
-
-func (p *pages) progress(c echo.Context) error {
-	u, err := p.requireUser(c)
-	if u == nil {
-		return err
-	}
-	d := p.data(c, "progress", "Progress")
-	pp := &progressPage{}
-	for _, ch := range p.s.catalog.Chapters() {
-		prog, err := p.s.chapterProgress(c, ch)
-		if err != nil {
-			return err
-		}
-		row := progressRow{ID: ch.ID, Title: ch.Title, Total: len(ch.Tasks), Points: chapterPoints(ch)}
-		row.Passed, row.Score, row.Started = chapterTotals(ch, prog)
-		row.Done = row.Total > 0 && row.Passed == row.Total
-		pp.Rows = append(pp.Rows, row)
-	}
-	if err := p.addTimeSpent(c, u, pp); err != nil {
-		return err
-	}
-	for _, r := range pp.Rows {
-		pp.Tasks += r.Total
-		pp.TasksPassed += r.Passed
-		pp.Points += r.Points
-		pp.Score += r.Score
-		pp.Seconds += r.Seconds
-		if r.Done {
-			pp.ChaptersDone++
-		}
-	}
-	d.Progress = pp
-	return p.render(c, http.StatusOK, d)
-}
-
-// addTimeSpent fills in the seconds spent per chapter.
-func (p *pages) addTimeSpent(c echo.Context, u *store.User, pp *progressPage) error {
-	rows, err := p.s.store.Progress(c.Request().Context(), u.ID)
-	if err != nil {
-		return fmt.Errorf("progress of %s: %w", u.ID, err)
-	}
-	seconds := map[string]int64{}
-	for _, r := range rows {
-		seconds[r.Chapter] = r.Seconds
-	}
-	for i := range pp.Rows {
-		pp.Rows[i].Seconds = seconds[pp.Rows[i].ID]
-	}
-	return nil
-}
-
-// chapterTotals sums a user's stored results in a chapter.
-func chapterTotals(ch *labs.Chapter, prog map[string]store.TaskResultRow) (passed int, score float64, started bool) {
-	for _, t := range ch.Tasks {
-		r, ok := prog[t.ID]
-		if !ok {
-			continue
-		}
-		started = true
-		p, sc := taskResult(r, t.Points)
-		if p {
-			passed++
-		}
-		score += sc
-	}
-	return passed, score, started
-}
-
-// taskResult is a stored result as the pages show it: passed once means
-// passed, with full points.
-func taskResult(r store.TaskResultRow, points int) (passed bool, score float64) {
-	if everPassed(r) {
-		return true, max(r.Score, float64(points))
-	}
-	return false, r.Score
-}
-
-// everPassed reports whether a stored task result counts as passed: a task
-// stays done once passed, even after the learner cleaned up the objects.
-func everPassed(r store.TaskResultRow) bool { return r.Passed || r.FirstPassedAt != nil }
-
-func (p *pages) chapter(c echo.Context) error {
-	ch, err := p.s.catalog.Chapter(c.Param("chapter"))
-	if errors.Is(err, labs.ErrNotFound) {
-		return p.notFound(c)
-	}
-	if err != nil {
-		return err
-	}
-	u, err := p.requireUser(c)
-	if u == nil {
-		return err
-	}
-	prog, err := p.s.chapterProgress(c, ch)
-	if err != nil {
-		return err
-	}
-	cp := &chapterPage{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes,
-		Needs: ch.Needs, SimulatedOK: len(ch.Needs) == 0, Total: len(ch.Tasks)}
-	byStep := map[string]*stepPage{}
-	for i, st := range ch.Steps {
-		html, err := p.s.catalog.StepHTML(ch.ID, st.ID)
-		if err != nil {
-			return fmt.Errorf("render step %s/%s: %w", ch.ID, st.ID, err)
-		}
-		sp := &stepPage{ID: st.ID, Title: st.Title, HTML: html}
-		if i > 0 {
-			sp.Prev = cp.Steps[i-1]
-			cp.Steps[i-1].Next = sp
-		}
-		cp.Steps = append(cp.Steps, sp)
-		byStep[st.ID] = sp
-	}
-	for _, t := range ch.Tasks {
-		view, err := p.s.catalog.TaskHTML(ch.ID, t.ID)
-		if err != nil {
-			return fmt.Errorf("render task %s/%s: %w", ch.ID, t.ID, err)
-		}
-		tp := taskPage{ID: t.ID, Step: t.Step, Title: t.Title, Points: t.Points, Challenge: t.Challenge, Hints: view.Hints}
-		if r, ok := prog[t.ID]; ok {
-			tp.Passed, tp.Score = taskResult(r, t.Points)
-		}
-		cp.Points += t.Points
-		cp.Score += tp.Score
-		if tp.Passed {
-			cp.Passed++
-		}
-		if sp, ok := byStep[t.Step]; ok {
-			sp.Tasks = append(sp.Tasks, tp)
-		}
-	}
-	for _, sp := range cp.Steps {
-		sp.Done = len(sp.Tasks) > 0
-		for _, t := range sp.Tasks {
-			sp.Done = sp.Done && t.Passed
-		}
-	}
-	d := p.data(c, "chapter", ch.Title)
-	d.Chapter = cp
-	return p.render(c, http.StatusOK, d)
-}
-
-// chapterAsset serves an image of a chapter folder (lesson images).
-func (p *pages) chapterAsset(c echo.Context) error {
-	data, ctype, err := p.s.catalog.Asset(c.Param("chapter"), c.Param("*"))
-	if errors.Is(err, labs.ErrNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-	return c.Blob(http.StatusOK, ctype, data)
-}
-
 func (p *pages) asset(c echo.Context) error {
 	_, assets, err := p.current()
 	if err != nil {
@@ -514,37 +238,6 @@ func (p *pages) favicon(c echo.Context) error {
 	return c.Redirect(http.StatusMovedPermanently, assets.url("static/favicon.svg"))
 }
 
-// notFound answers unknown paths: JSON under /api/, a page elsewhere.
-func (p *pages) notFound(c echo.Context) error {
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") || c.Request().Method != http.MethodGet {
-		return errNotFound
-	}
-	d := p.data(c, "error", "Not found")
-	d.Error = &errorPage{Title: "Page not found", Message: "There is nothing at this address. It may have moved, or the link is wrong."}
-	return p.render(c, http.StatusNotFound, d)
-}
-
-// safeNext returns next if it is a path on this site, else "". It keeps
-// the log-in redirect from sending anyone to another site.
-func safeNext(next string) string {
-	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") ||
-		strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\\\r\n\t") {
-		return ""
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return ""
-	}
-	return next
-}
-
-func orHome(next string) string {
-	if next == "" {
-		return "/"
-	}
-	return next
-}
-
 // initial is the letter shown in the avatar circle.
 func initial(name string) string {
 	for _, r := range strings.TrimSpace(name) {
@@ -555,8 +248,11 @@ func initial(name string) string {
 	return "?"
 }
 
-// formatScore prints points without a needless fraction: 3, 2.5.
+// formatScore prints points without a needless fraction: 3, 2.5. It
+// rounds first: a sum of partial scores such as 4/3 + 2/3 may miss the
+// integer by a rounding error, and "2.0" would look like a fraction.
 func formatScore(f float64) string {
+	f = math.Round(f*10) / 10
 	if f == math.Trunc(f) {
 		return strconv.FormatFloat(f, 'f', 0, 64)
 	}

@@ -341,8 +341,8 @@ func TestSafeNext(t *testing.T) {
 func TestFormatting(t *testing.T) {
 	t.Parallel()
 	got := []string{formatDuration(0), formatDuration(29), formatDuration(31), formatDuration(45 * 60),
-		formatDuration(3600), formatDuration(3600 + 5*60), formatScore(3), formatScore(2.5), initial(" ada"), initial("<x"), initial("")}
-	want := []string{"0 min", "0 min", "1 min", "45 min", "1 h", "1 h 5 min", "3", "2.5", "A", "X", "?"}
+		formatDuration(3600), formatDuration(3600 + 5*60), formatScore(3), formatScore(2.5), formatScore(1.33), formatScore(2.0000000596046448), initial(" ada"), initial("<x"), initial("")}
+	want := []string{"0 min", "0 min", "1 min", "45 min", "1 h", "1 h 5 min", "3", "2.5", "1.3", "2", "A", "X", "?"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("formatting mismatch (-want +got):\n%s", diff)
 	}
@@ -425,7 +425,7 @@ func TestPagesWithoutDatabase(t *testing.T) {
 		{"/chapters/demo/assets/tasks.yaml", 404, ""},
 		{"/chapters/demo/assets/../../01-demo/tasks.yaml", 404, ""},
 		{"/nowhere", 404, "Page not found"},
-		{"/api/v1/nowhere", 404, `"not found"`},
+		{"/api/v1/nowhere", 404, `"error":"` + errNotFound.message + `"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -30,6 +30,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id/tasks", s.listTasks)
 	api.POST("/sessions/:id/tasks/:task/check", s.checkTask)
 	api.GET("/sessions/:id/events", s.sessionEvents)
+	api.POST("/sessions/:id/activity", s.activity)
 	api.GET("/sessions/:id/terminal", s.terminal)
 
 	if s.opts.Metrics != nil {

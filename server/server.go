@@ -79,7 +79,9 @@ type Server struct {
 	catalog *labs.Catalog
 	public  *url.URL // nil when Options.PublicURL is empty
 	echo    *echo.Echo
+	pages   *pages // the error page comes from here; nil until pageRoutes
 	limits  *loginLimiter
+	ready   readiness
 
 	sandboxes *sandbox.Manager
 	programs  map[string]*grader.Program
@@ -91,8 +93,9 @@ type Server struct {
 
 	// life is the server's whole-lifetime context: background work such as
 	// live grading runs under it, never under a request's context.
-	life     context.Context
-	stopLife context.CancelFunc
+	life       context.Context
+	stopLife   context.CancelFunc
+	background sync.WaitGroup // goroutines that run for the server's life
 
 	mu     sync.Mutex
 	server *http.Server
@@ -116,6 +119,8 @@ func New(opts Options) (*Server, error) {
 		sandboxes: opts.Sandboxes, programs: opts.Programs, terminals: opts.Terminals, events: newHub()}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.live = newLiveGrading(s)
+	sub := opts.Sandboxes.Subscribe()
+	s.background.Go(func() { s.followSandboxEvents(sub) })
 	s.upgrader = terminal.Upgrader(opts.PublicURL)
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
@@ -157,6 +162,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.terminals != nil {
 		s.terminals.Shutdown(ctx, "kubelab is restarting; reconnect in a moment")
 	}
+	defer func() {
+		s.background.Wait()
+		s.live.wait()
+	}()
 	s.mu.Lock()
 	hs := s.server
 	s.mu.Unlock()

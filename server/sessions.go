@@ -52,8 +52,19 @@ func toSessionJSON(ss sandbox.Session) sessionJSON {
 }
 
 // ownedSession loads the session named in the path and checks that the
-// caller owns it. Someone else's session is a 404, exactly like a missing one.
+// caller owns it; the call counts as the learner's activity. Someone else's
+// session is a 404, exactly like a missing one.
 func (s *Server) ownedSession(c echo.Context) (sandbox.Session, *store.User, error) {
+	ss, u, err := s.lookupOwnedSession(c)
+	if err == nil {
+		s.sandboxes.Touch(c.Request().Context(), ss.ID)
+	}
+	return ss, u, err
+}
+
+// lookupOwnedSession is ownedSession without counting as activity, for
+// connections a browser keeps open by itself (the event stream).
+func (s *Server) lookupOwnedSession(c echo.Context) (sandbox.Session, *store.User, error) {
 	u, err := currentUser(c)
 	if err != nil {
 		return sandbox.Session{}, nil, err
@@ -127,7 +138,6 @@ func (s *Server) resetSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sessionGone(ss.ID, "the sandbox is being reset")
 	ss, err = s.sandboxes.Reset(c.Request().Context(), ss.ID)
 	if err != nil {
 		return fmt.Errorf("reset session %s: %w", c.Param("id"), err)
@@ -177,34 +187,55 @@ func (s *Server) kubeconfig(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", sb.Kubeconfig)
 }
 
+// activity records that the learner is working in the page (ownedSession
+// counts it).
+func (s *Server) activity(c echo.Context) error {
+	if _, _, err := s.ownedSession(c); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // sessionGone stops what kubelab runs for a session that ended or is being
-// recreated: its live grading and its terminal.
+// recreated: its live grading, its terminal and its cached grader target.
 func (s *Server) sessionGone(id, reason string) {
 	s.live.stop(id)
+	s.targets.evict(id)
 	if s.terminals != nil {
 		s.terminals.Close(id, reason)
 	}
 }
 
-// SandboxEvent receives the sandbox manager's events: it forwards them to
-// the session's event stream and starts or stops live grading.
-func (s *Server) SandboxEvent(ev sandbox.Event) {
-	switch ev.Type {
-	case sandbox.EventStatus:
-		ss, err := s.sandboxes.Session(s.life, ev.Session)
+// followSandboxEvents forwards the sandbox manager's events to the sessions'
+// event streams and starts or stops live grading, until the server stops.
+func (s *Server) followSandboxEvents(sub *sandbox.Subscription) {
+	defer sub.Close()
+	for {
+		ev, err := sub.Next(s.life)
 		if err != nil {
-			s.log.Warn("session event for an unknown session", "session_id", ev.Session, "err", err)
 			return
 		}
+		s.sandboxEvent(ev)
+	}
+}
+
+func (s *Server) sandboxEvent(ev sandbox.Event) {
+	switch ev.Type {
+	case sandbox.EventStatus:
+		ss := ev.State
 		s.events.publish(ev.Session, "status", toSessionJSON(ss))
 		switch ss.Status {
 		case sandbox.StatusReady:
 			s.live.ensure(ss)
+		case sandbox.StatusProvisioning: // a reset replaces the sandbox under a running shell
+			s.sessionGone(ss.ID, "the sandbox is being reset")
 		case sandbox.StatusEnded, sandbox.StatusExpired, sandbox.StatusFailed:
 			s.sessionGone(ss.ID, "the session "+ss.Status)
 		}
 	case sandbox.EventExpiring:
-		s.events.publish(ev.Session, "expiring", map[string]any{"message": ev.Message, "time": ev.Time})
+		s.events.publish(ev.Session, "expiring", map[string]any{"kind": ev.Kind, "message": ev.Message, "time": ev.Time})
+	case sandbox.EventActive:
+		s.events.publish(ev.Session, "active", struct{}{})
 	default:
 		s.events.publish(ev.Session, "progress", map[string]any{"step": ev.Step, "message": ev.Message, "time": ev.Time})
 	}
@@ -213,7 +244,7 @@ func (s *Server) SandboxEvent(ev sandbox.Event) {
 // sessionEvents streams a session's events as server-sent events. The first
 // event is always the current status, so a reconnecting client is in sync.
 func (s *Server) sessionEvents(c echo.Context) error {
-	ss, _, err := s.ownedSession(c)
+	ss, _, err := s.lookupOwnedSession(c)
 	if err != nil {
 		return err
 	}

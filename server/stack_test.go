@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubelab/kubelab/sandbox"
-	"github.com/kubelab/kubelab/sandbox/jail"
 	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
 	"github.com/kubelab/kubelab/sandbox/namespaced"
 	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
@@ -61,32 +60,25 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	cl := simclustertest.Cluster(t)
 	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "st" + time.Now().Format("150405.000000")[7:]})
 	j := jailtest.New(t, jailtest.Options(t))
-	var srv *Server
 	mo := sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
-		Events: func(ev sandbox.Event) {
-			if srv != nil {
-				srv.SandboxEvent(ev)
-			}
-		}}
+		Prepare: labshell.Setup(cat, j, prov)}
 	for _, o := range opts {
 		o(&mo)
 	}
 	mgr := sandbox.NewManager(mo)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Run(ctx) }()
-	srv, err = New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
+	srv, err := New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: cl.AdminConfig(), Terminals: terminal.NewManager(terminal.Options{Log: log}),
 		Assets: os.DirFS("../frontend"), Ready: cl.Ready,
 		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
-			kc, err := clientcmd.Load(sb.Kubeconfig)
+			ss, err := mgr.Session(ctx, session)
 			if err != nil {
 				return nil, err
 			}
-			kctx := kc.Contexts[kc.CurrentContext]
-			return j.Shell(ctx, jail.Spec{ID: session, Server: sb.Config.Host, CAData: kc.Clusters[kctx.Cluster].CertificateAuthorityData,
-				Token: kc.AuthInfos[kctx.AuthInfo].Token, Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: kc.CurrentContext})
+			return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
 		}})
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Run(ctx) }()
 	if err != nil {
 		t.Fatal(err)
 	}

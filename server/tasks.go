@@ -13,28 +13,40 @@ import (
 	"github.com/kubelab/kubelab/sandbox"
 )
 
-// targetCache keeps one grader target per sandbox: building one discovers
-// the cluster's API, which is too slow to repeat on every check.
+// targetCache keeps one grader target per session's current sandbox:
+// building one discovers the cluster's API, which is too slow to repeat on
+// every check. A reset replaces the entry; a session that ends evicts it.
 type targetCache struct {
 	mu sync.Mutex
-	m  map[string]grader.Target
+	m  map[string]cachedTarget // by session id
 }
 
-func (tc *targetCache) get(cfg *rest.Config, sb *sandbox.Sandbox) (grader.Target, error) {
+type cachedTarget struct {
+	sandboxID string
+	target    grader.Target
+}
+
+func (tc *targetCache) get(session string, cfg *rest.Config, sb *sandbox.Sandbox) (grader.Target, error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if t, ok := tc.m[sb.ID]; ok {
-		return t, nil
+	if c, ok := tc.m[session]; ok && c.sandboxID == sb.ID {
+		return c.target, nil
 	}
 	t, err := grader.NewTarget(cfg, sb.Namespace, sb.Namespaces)
 	if err != nil {
 		return grader.Target{}, fmt.Errorf("grader target for sandbox %s: %w", sb.ID, err)
 	}
 	if tc.m == nil {
-		tc.m = map[string]grader.Target{}
+		tc.m = map[string]cachedTarget{}
 	}
-	tc.m[sb.ID] = t
+	tc.m[session] = cachedTarget{sandboxID: sb.ID, target: t}
 	return t, nil
+}
+
+func (tc *targetCache) evict(session string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	delete(tc.m, session)
 }
 
 func (s *Server) listTasks(c echo.Context) error {
@@ -43,7 +55,7 @@ func (s *Server) listTasks(c echo.Context) error {
 		return err
 	}
 	if ss.Status != sandbox.StatusReady {
-		return errStatus(http.StatusConflict, "the sandbox is not ready (status: "+ss.Status+")")
+		return errSandboxNotReady
 	}
 	if results, ok := s.live.latest(ss.ID); ok {
 		return c.JSON(http.StatusOK, results)
@@ -63,7 +75,7 @@ func (s *Server) checkTask(c echo.Context) error {
 		return err
 	}
 	if ss.Status != sandbox.StatusReady {
-		return errStatus(http.StatusConflict, "the sandbox is not ready (status: "+ss.Status+")")
+		return errSandboxNotReady
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), evaluateTimeout)
 	defer cancel()
@@ -71,7 +83,6 @@ func (s *Server) checkTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.sandboxes.Touch(ctx, ss.ID)
 	r, err := prog.EvaluateTask(ctx, target, c.Param("task"))
 	if err != nil {
 		return errNotFound

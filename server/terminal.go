@@ -28,7 +28,11 @@ func (s *Server) terminal(c echo.Context) error {
 		return err
 	}
 	term, err := s.terminals.Open(s.life, ss.ID, func(ctx context.Context) (terminal.Process, error) {
-		return s.opts.Shell(ctx, ss.ID, sb)
+		p, err := s.opts.Shell(ctx, ss.ID, sb)
+		if err != nil {
+			return nil, err
+		}
+		return activeProcess{Process: p, touch: func() { s.sandboxes.Touch(s.life, ss.ID) }}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("open terminal of %s: %w", ss.ID, err)
@@ -37,9 +41,20 @@ func (s *Server) terminal(c echo.Context) error {
 	if err != nil {
 		return nil // Upgrade has already answered the client
 	}
-	s.sandboxes.Touch(ctx, ss.ID)
 	if err := term.Serve(ctx, ws, false); err != nil {
 		s.log.Debug("terminal connection ended", "session_id", ss.ID, "err", err)
 	}
 	return nil
+}
+
+// activeProcess counts the learner's input to a shell as activity (the
+// Manager throttles what it writes).
+type activeProcess struct {
+	terminal.Process
+	touch func()
+}
+
+func (p activeProcess) Write(b []byte) (int, error) {
+	p.touch()
+	return p.Process.Write(b)
 }

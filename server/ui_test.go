@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The UI tests drive Debian's Chromium (apt-get install chromium) through
@@ -204,6 +206,10 @@ func signupInBrowser(t *testing.T, ctx context.Context, base, email, name string
 	waitFor(t, ctx, "the catalog after sign-up", `location.pathname === '/' && document.querySelector('.user-name')`, 10*time.Second)
 }
 
+// startReadyJS holds when the chapter page offers Start and its script
+// has bound the button (the page renders it disabled).
+const startReadyJS = `document.querySelector('#overlay')?.dataset.state === 'start' && !document.querySelector('#start-btn').disabled`
+
 // sessionIDJS is the session the chapter page remembers for chapter "pods".
 const sessionIDJS = `Object.keys(localStorage).filter(k => k.startsWith('kubelab.session.') && k.endsWith('.pods')).map(k => localStorage.getItem(k))[0] || ''`
 
@@ -225,7 +231,7 @@ func TestUIChapterFlow(t *testing.T) {
 
 	// Chapter 1: start the lab and wait for a usable prompt.
 	click(t, ada, "open chapter pods", `a.chapter-card[href="/chapters/pods"]`)
-	waitFor(t, ada, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	waitFor(t, ada, "the start button", startReadyJS, 10*time.Second)
 	start := time.Now()
 	click(t, ada, "click Start", "#start-btn")
 	waitFor(t, ada, "the terminal prompt", promptJS, 90*time.Second)
@@ -296,7 +302,7 @@ func TestUIChapterFlow(t *testing.T) {
 		t.Errorf("the display name became %d <img> elements", n)
 	}
 	do(t, bob, "open the first user's chapter URL", chromedp.Navigate(base+"/chapters/pods"))
-	waitFor(t, bob, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	waitFor(t, bob, "the start button", startReadyJS, 10*time.Second)
 	start = time.Now()
 	click(t, bob, "click Start", "#start-btn")
 	waitFor(t, bob, "the terminal prompt", promptJS, 90*time.Second)
@@ -322,7 +328,7 @@ func TestUIStartFromWarmPool(t *testing.T) {
 	u := newUser(t, newBrowser(t))
 	signupInBrowser(t, u, base, "pool@example.com", "Pat")
 	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
-	waitFor(t, u, "the start button", `document.querySelector('#overlay')?.dataset.state === 'start'`, 10*time.Second)
+	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
 	deadline := time.Now().Add(60 * time.Second)
 	for ts.srv.sandboxes.PoolReady("small") < 1 {
 		if time.Now().After(deadline) {
@@ -334,4 +340,184 @@ func TestUIStartFromWarmPool(t *testing.T) {
 	click(t, u, "click Start", "#start-btn")
 	waitFor(t, u, "the terminal prompt", promptJS, 60*time.Second)
 	t.Logf("measure: click Start → usable prompt (warm pool): %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestUIReplayedTerminalIsInert: vim asks the terminal questions (device
+// attributes, cursor position, colours). Live, the browser answers and vim
+// reads the answers; replayed after a reload, the same output must not be
+// answered again, or the answers land at the shell prompt.
+func TestUIReplayedTerminalIsInert(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	base := ts.client(t).base
+	u := newUser(t, newBrowser(t))
+	signupInBrowser(t, u, base, "vim@example.com", "Vi")
+	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
+	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
+	click(t, u, "click Start", "#start-btn")
+	waitFor(t, u, "the terminal prompt", promptJS, 90*time.Second)
+
+	enter := func(what, line string) {
+		t.Helper()
+		do(t, u, what, chromedp.Click(chromedp.CSS("#terminal")), insertText(line), chromedp.KeyEvent("\r"))
+	}
+	// doneJS holds when the command line holding marker has finished: a
+	// prompt follows it.
+	doneJS := func(marker string) string {
+		return fmt.Sprintf(`(() => {
+			const text = (%s).trimEnd();
+			const i = text.lastIndexOf(%q);
+			return i >= 0 && text.indexOf('\n', i) > 0 && %s;
+		})()`, terminalTextJS, marker, promptJS)
+	}
+	// termResponseJS holds when vim shows the reply to its DA2 query
+	// (xterm.js answers 0;276;0c): the terminal answered live output.
+	termResponseJS := `(` + terminalTextJS + `).includes('276;0c')`
+
+	enter("start vim", "vim x.yaml")
+	waitFor(t, u, "vim", `(`+terminalTextJS+`).includes('"x.yaml"')`, 20*time.Second)
+	time.Sleep(500 * time.Millisecond) // vim reads the answers to its queries
+	enter("show vim's termresponse", ":echo v:termresponse")
+	waitFor(t, u, "vim's termresponse", termResponseJS, 10*time.Second)
+	enter("quit vim", ":wq")
+	waitFor(t, u, "the prompt after vim", doneJS("vim x.yaml"), 10*time.Second)
+
+	do(t, u, "reload", chromedp.Reload())
+	waitFor(t, u, "the replayed scrollback", `document.querySelector('#term-status')?.dataset.state === 'connected' && (`+terminalTextJS+`).includes('vim x.yaml')`, 30*time.Second)
+	time.Sleep(time.Second) // answers to the replay, if any, have reached the shell by now
+	enter("run a command", "echo kl$((6*7))ok")
+	waitFor(t, u, "the prompt after the command", doneJS("echo kl$((6*7))ok"), 10*time.Second)
+	enter("show the history", "history 2")
+	waitFor(t, u, "the prompt after history", doneJS("$ history 2"), 10*time.Second)
+
+	text := eval[string](t, u, terminalTextJS)
+	lines := strings.Split(text, "\n")
+	var ran string // the history line of the command, without its number
+	for i, l := range lines {
+		if strings.HasSuffix(strings.TrimSpace(l), "$ history 2") && i+1 < len(lines) {
+			if f := strings.Fields(lines[i+1]); len(f) > 1 {
+				ran = strings.Join(f[1:], " ")
+			}
+		}
+	}
+	if want := "echo kl$((6*7))ok"; ran != want {
+		t.Errorf("the shell ran %q, want %q: replayed output was answered into the shell", ran, want)
+	}
+	if !slices.Contains(lines, "kl42ok") {
+		t.Error("the command's output line kl42ok is missing")
+	}
+	// vim's own screen is gone (alternate buffer): these can only be answers.
+	for _, junk := range []string{"rgb:", "276;0c"} {
+		if strings.Contains(text, junk) {
+			t.Errorf("the terminal shows %q, an answer to replayed output", junk)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("terminal:\n%s", text)
+	}
+
+	// After the replay, live output is answered again.
+	enter("start vim again", "vim y.yaml")
+	waitFor(t, u, "vim again", `(`+terminalTextJS+`).includes('"y.yaml"')`, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	enter("show vim's termresponse again", ":echo v:termresponse")
+	waitFor(t, u, "vim's termresponse after the reload", termResponseJS, 10*time.Second)
+}
+
+// TestUIActivityAndIdleWarning: interaction with the page (not keys typed
+// into the terminal, which the server counts itself) tells the server the
+// learner is here, at most once a minute; the idle warning stays up until
+// the learner answers it or the server says they are active again; the
+// expiry warning offers Extend.
+func TestUIActivityAndIdleWarning(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	base := ts.client(t).base
+	u := newUser(t, newBrowser(t))
+	signupInBrowser(t, u, base, "idle@example.com", "Ida")
+	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
+	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
+	click(t, u, "click Start", "#start-btn")
+	waitFor(t, u, "the terminal prompt", promptJS, 90*time.Second)
+	id := eval[string](t, u, sessionIDJS)
+
+	// Count the activity calls the page makes from now on.
+	eval[bool](t, u, `(() => {
+		window.activityCalls = 0;
+		const fetch = window.fetch;
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/activity') && init?.method === 'POST') window.activityCalls++;
+			return fetch(url, init);
+		};
+		return true;
+	})()`)
+	calls := func() int { return eval[int](t, u, `window.activityCalls`) }
+	do(t, u, "type into the terminal", chromedp.Evaluate[chromedp.Void](`document.querySelector('#terminal textarea').focus()`), chromedp.KeyEvent("x"))
+	time.Sleep(300 * time.Millisecond)
+	if n := calls(); n != 0 {
+		t.Errorf("a key typed into the terminal made %d activity calls, want 0", n)
+	}
+	do(t, u, "press keys in the lesson", chromedp.Evaluate[chromedp.Void](`document.querySelector('#lesson-body').focus()`),
+		chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown))
+	waitFor(t, u, "an activity call", `window.activityCalls >= 1`, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := calls(); n != 1 {
+		t.Errorf("two keys in the lesson made %d activity calls, want 1 (at most one a minute)", n)
+	}
+
+	// publish sends a session event until the page shows it (the stream
+	// may still be connecting).
+	publish := func(what, name string, data any, shown string) {
+		t.Helper()
+		for range 20 {
+			ts.srv.events.publish(id, name, data)
+			if ok, err := chromedp.Run(u, chromedp.Evaluate[bool](`!!(`+shown+`)`)); err == nil && ok {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		waitFor(t, u, what, shown, time.Second)
+	}
+	const idleShown = `!document.querySelector('#idle-banner').hidden`
+	idle := map[string]any{"kind": "idle", "message": "You have been away for a while.", "time": time.Now().Add(5 * time.Minute).Format(time.RFC3339)}
+	publish("the idle warning", "expiring", idle, idleShown)
+	if got := eval[string](t, u, `document.querySelector('#idle-banner').textContent`); !strings.Contains(got, "You have been away for a while.") || !strings.Contains(got, "I'm still here") {
+		t.Errorf("idle warning says %q, want the server's message and an I'm still here button", got)
+	}
+	if !eval[bool](t, u, `document.querySelector('#expiring-banner').hidden`) {
+		t.Error("an idle warning showed the expiry warning too")
+	}
+	screenshot(t, u, "idle-warning")
+	before := calls()
+	click(t, u, "click I'm still here", "#idle-banner [data-still-here]")
+	waitFor(t, u, "the idle warning to go away", `document.querySelector('#idle-banner').hidden`, 5*time.Second)
+	if n := calls(); n != before+1 {
+		t.Errorf("I'm still here made %d activity calls, want 1", n-before)
+	}
+
+	// The server saw activity elsewhere (the terminal): the warning goes.
+	publish("the idle warning again", "expiring", idle, idleShown)
+	ts.srv.events.publish(id, "active", struct{}{})
+	waitFor(t, u, "the idle warning to go on active", `document.querySelector('#idle-banner').hidden`, 5*time.Second)
+
+	// The sandbox's time is nearly up: the warning offers Extend and the
+	// console bar shows the new expiry.
+	at := time.Now().Add(4*time.Minute + 10*time.Second).UTC().Truncate(time.Second)
+	publish("the expiry warning", "expiring", map[string]any{"kind": "ttl", "message": "Your sandbox expires in 4 minutes.", "time": at.Format(time.RFC3339)},
+		`!document.querySelector('#expiring-banner').hidden`)
+	if got := eval[string](t, u, `document.querySelector('#expiring-banner .text').textContent`); got != "Your sandbox expires in 4 minutes." {
+		t.Errorf("expiry warning says %q", got)
+	}
+	if eval[bool](t, u, `document.querySelector('#expiring-banner [data-extend]').hidden`) {
+		t.Error("the expiry warning has no Extend button")
+	}
+	if got, want := eval[string](t, u, `document.querySelector('#expiry time').dateTime`), at.Format("2006-01-02T15:04:05.000Z"); got != want {
+		t.Errorf("console bar expiry = %q, want %q", got, want)
+	}
+	if got := eval[string](t, u, `document.querySelector('#expiry time').textContent`); got != "4 min left" {
+		t.Errorf("console bar says %q, want %q", got, "4 min left")
+	}
+	if !eval[bool](t, u, idleShown+` === false`) {
+		t.Error("an expiry warning showed the idle warning")
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/jail"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
@@ -27,6 +29,8 @@ type backends struct {
 	admin     *rest.Config // kubelab's credential for the shared cluster; nil with kind
 	simulated bool
 	ready     func(context.Context) error // nil: nothing beyond the database
+	jails     *jail.Jail                  // runs chapter setup (and, with --shell=local, the learners' shells)
+	shells    sync.WaitGroup              // token renewals of live shells
 	shell     func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error)
 	stop      func()
 }
@@ -73,6 +77,14 @@ func startBackends(ctx context.Context, cfg *serveConfig, log *slog.Logger) (_ *
 		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Simulated: true, Log: log})
 	}
 
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary: %w", err)
+	}
+	be.jails, err = jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("learner shells and chapter setup: %w", err)
+	}
 	if cfg.Shell == "pod" {
 		pods, err := podshell.New(podshell.Options{Config: be.admin, Image: cfg.WorkspaceImage, Log: log})
 		if err != nil {
@@ -84,29 +96,29 @@ func startBackends(ctx context.Context, cfg *serveConfig, log *slog.Logger) (_ *
 		}
 		return be, nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary: %w", err)
-	}
-	j, err := jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("learner shells: %w", err)
-	}
 	be.shell = func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error) {
-		sh, err := j.Shell(ctx, shellSpec(session, chapter, sb))
+		sh, err := be.jails.Shell(ctx, labshell.Spec(session, chapter, sb))
 		if err != nil {
 			return nil, err
 		}
-		go renewShellToken(ctx, sh, tokenRenewal, func(ctx context.Context) (string, error) {
-			sb, err := current(ctx)
-			if err != nil {
-				return "", err
-			}
-			return shellSpec(session, chapter, sb).Token, nil
-		}, log.With("session", session))
+		be.shells.Go(func() {
+			renewShellToken(ctx, sh, tokenRenewal, func(ctx context.Context) (string, error) {
+				sb, err := current(ctx)
+				if err != nil {
+					return "", err
+				}
+				return labshell.Spec(session, chapter, sb).Token, nil
+			}, log.With("session_id", session))
+		})
 		return sh, nil
 	}
 	return be, nil
+}
+
+// close waits for the shells' token renewals, then stops the cluster.
+func (be *backends) close() {
+	be.shells.Wait()
+	be.stop()
 }
 
 // tokenRenewal is how often a live shell gets the sandbox's current token:

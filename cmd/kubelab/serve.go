@@ -6,13 +6,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubelab/kubelab/frontend"
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server"
@@ -55,32 +55,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer be.stop()
+	defer be.close()
+	creds, err := labshell.Credentials(be.prov)
+	if err != nil {
+		return err
+	}
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
-	var srvRef atomic.Pointer[server.Server]
 	reg := prometheus.NewRegistry()
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
 		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
-		TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
+		Prepare: labshell.Setup(cat, be.jails, creds),
+		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes,
 		PoolSize:   poolSizes(cat, cfg.PoolSize),
 		Registerer: reg,
-		Events: func(ev sandbox.Event) {
-			if s := srvRef.Load(); s != nil {
-				s.SandboxEvent(ev)
-			}
-		},
 	})
-	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
-	managerDone := make(chan struct{})
-	go func() {
-		defer close(managerDone)
-		if err := mgr.Run(mctx); err != nil {
-			log.Error("sandbox manager stopped", "err", err)
-		}
-	}()
-	defer func() { stopManager(); <-managerDone }()
 
 	assets := frontend.FS()
 	if cfg.Dev {
@@ -90,6 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// The server subscribes to the manager's events, so it is made first.
 	srv, err := server.New(server.Options{
 		TrustedProxies: proxies,
 		Store:          st, Log: log, PublicURL: cfg.PublicURL, Dev: cfg.Dev, Assets: assets,
@@ -109,7 +100,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	srvRef.Store(srv)
+	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
+	managerDone := make(chan struct{})
+	go func() {
+		defer close(managerDone)
+		if err := mgr.Run(mctx); err != nil {
+			log.Error("sandbox manager stopped", "err", err)
+		}
+	}()
+	defer func() { stopManager(); <-managerDone }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

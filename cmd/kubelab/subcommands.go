@@ -11,10 +11,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/grader/labtest"
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/jail"
@@ -97,8 +96,11 @@ func labsCmd(ctx context.Context, args []string, getenv func(string) string, std
 	return labsTest(ctx, cat, chapter, stdout, stderr)
 }
 
-// labsTest proves every task in a fresh sandbox on a private simulated
-// cluster, running solutions in the jailed shell as a learner would.
+// labsTest proves every task the way a learner meets it in `kubelab
+// serve`: each chapter's session starts through the same sandbox Manager
+// (on a private PostgreSQL and simulated cluster), so the chapter's setup
+// runs as the session's provisioning step; solutions run in the learner's
+// jailed shell with the learner's credentials.
 func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tmp, err := os.MkdirTemp("", "kubelab-labs-test-")
@@ -106,6 +108,11 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	st, closeStore, err := openStore(ctx, commonConfig{DataDir: tmp}, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(tmp, "cluster"), Log: log})
 	if err != nil {
 		return fmt.Errorf("start simulated cluster: %w", err)
@@ -124,27 +131,74 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 		return err
 	}
 	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "labs-test"})
-	n := 0
+	mgr := sandbox.NewManager(sandbox.ManagerOptions{
+		Provisioner: prov, Store: st, Log: log, Simulated: true,
+		Prepare:    labshell.Setup(cat, j, prov),
+		MaxPerUser: 1 << 20, MaxTotal: 1 << 20, Tick: 100 * time.Millisecond,
+	})
+	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
+	managerDone := make(chan error, 1)
+	go func() { managerDone <- mgr.Run(mctx) }()
+	defer func() {
+		// Let the last chapter's sandbox go before the cluster stops.
+		for deadline := time.Now().Add(10 * time.Second); mgr.PendingDeletes() > 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		stopManager()
+		<-managerDone
+	}()
+
 	_, err = labtest.Run(ctx, labtest.Options{
 		Chapters: cat.Chapters(), Chapter: chapter, Out: stdout,
 		NewSandbox: func(ctx context.Context, ch *labs.Chapter) (labtest.Env, func(), error) {
-			n++
-			id := fmt.Sprintf("lt%d%d", time.Now().UnixNano()%100000, n)
-			sb, err := prov.Create(ctx, id, sandbox.Spec{Owner: "labs-test", Session: id, Chapter: ch.ID,
-				Size: ch.Size, Namespaces: ch.Namespaces, TTL: time.Hour})
+			ss, err := mgr.Start(ctx, "labs-test", sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces})
 			if err != nil {
 				return labtest.Env{}, nil, err
 			}
-			cleanup := func() { _ = prov.Destroy(context.WithoutCancel(ctx), id) }
+			cleanup := func() { _ = mgr.End(context.WithoutCancel(ctx), ss.ID) }
+			if ss, err = waitReady(ctx, mgr, ss.ID); err != nil {
+				cleanup()
+				return labtest.Env{}, nil, err
+			}
+			sb, err := mgr.Sandbox(ctx, ss.ID)
+			if err != nil {
+				cleanup()
+				return labtest.Env{}, nil, err
+			}
 			target, err := grader.NewTarget(cl.AdminConfig(), sb.Namespace, sb.Namespaces)
 			if err != nil {
 				cleanup()
 				return labtest.Env{}, nil, err
 			}
-			return labtest.Env{Target: target, Runner: jailRunner{j: j, spec: shellSpec(id, ch.ID, sb)}}, cleanup, nil
+			return labtest.Env{Target: target, Runner: jailRunner{j: j, spec: labshell.Spec(ss.ID, ch.ID, sb)}}, cleanup, nil
 		},
 	})
 	return err
+}
+
+// waitReady waits for a session to leave provisioning; a failed one is an
+// error carrying the learner's sentence (the log has the detail).
+func waitReady(ctx context.Context, mgr *sandbox.Manager, id string) (sandbox.Session, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ss, err := mgr.Session(ctx, id)
+		if err != nil {
+			return ss, err
+		}
+		switch ss.Status {
+		case sandbox.StatusReady:
+			return ss, nil
+		case sandbox.StatusProvisioning, sandbox.StatusQueued:
+		default:
+			return ss, fmt.Errorf("session %s: %s: %s", id, ss.Status, ss.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			return ss, ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 type jailRunner struct {
@@ -154,27 +208,4 @@ type jailRunner struct {
 
 func (r jailRunner) Run(ctx context.Context, script string) ([]byte, error) {
 	return r.j.Run(ctx, r.spec, script)
-}
-
-// shellSpec describes the learner's shell for a sandbox.
-func shellSpec(id, chapter string, sb *sandbox.Sandbox) jail.Spec {
-	ca := sb.Config.CAData
-	if len(ca) == 0 && sb.Config.CAFile != "" {
-		ca, _ = os.ReadFile(sb.Config.CAFile)
-	}
-	token := sb.Config.BearerToken
-	if token == "" && sb.Config.BearerTokenFile != "" {
-		b, _ := os.ReadFile(sb.Config.BearerTokenFile)
-		token = string(b)
-	}
-	if token == "" { // a renewing token source: the kubeconfig holds the current token
-		if kc, err := clientcmd.Load(sb.Kubeconfig); err == nil {
-			if ctx := kc.Contexts[kc.CurrentContext]; ctx != nil && kc.AuthInfos[ctx.AuthInfo] != nil {
-				token = kc.AuthInfos[ctx.AuthInfo].Token
-			}
-		}
-	}
-	return jail.Spec{ID: id, Server: sb.Config.Host, CAData: ca, Token: token,
-		CertData: sb.Config.CertData, KeyData: sb.Config.KeyData,
-		Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: chapter}
 }

@@ -45,6 +45,8 @@ export function attachTerminal(element, opts) {
 
   let ws = null;
   let received = 0; // output bytes written to the screen: the hello offset
+  let liveFrom = 0; // output offset where this attach's live output starts
+  let replaying = 0; // chunks of replay xterm.js has not finished parsing
   let resumed = false; // the server has told us where its output resumes
   let closed = false; // for good: exit, close(), or gave up
   let disposed = false;
@@ -97,8 +99,15 @@ export function attachTerminal(element, opts) {
       if (sock !== ws) return;
       if (typeof ev.data !== 'string') {
         const bytes = new Uint8Array(ev.data);
+        // Replay (output below liveFrom) is written apart, so its parsing
+        // can be told from that of live output.
+        const replay = Math.min(bytes.length, Math.max(0, liveFrom - received));
         received += bytes.length;
-        term.write(bytes);
+        if (replay > 0) {
+          replaying++;
+          term.write(bytes.subarray(0, replay), () => { replaying--; });
+        }
+        if (replay < bytes.length) term.write(bytes.subarray(replay));
         return;
       }
       let msg;
@@ -111,6 +120,8 @@ export function attachTerminal(element, opts) {
         case 'resume':
           if (msg.offset < received) term.reset(); // a new shell: start a clean screen
           received = msg.offset;
+          // Servers without "live" replay nothing we can tell apart.
+          liveFrom = Number.isSafeInteger(msg.live) ? msg.live : 0;
           resumed = true;
           failures = 0;
           for (const b of pending) sock.send(b);
@@ -153,8 +164,12 @@ export function attachTerminal(element, opts) {
     };
   }
 
-  term.onData((data) => sendInput(encoder.encode(data)));
-  term.onBinary((data) => sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+  // While replay is parsed, xterm.js answers the queries in it (device
+  // attributes, cursor position, colours) through onData; those answers
+  // are meant for programs long gone and would land at the shell prompt.
+  // xterm.js does not tell answers from typing, so both are dropped then.
+  term.onData((data) => { if (!replaying) sendInput(encoder.encode(data)); });
+  term.onBinary((data) => { if (!replaying) sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)); });
   term.onResize(() => sendSize());
 
   let fitFrame = 0;

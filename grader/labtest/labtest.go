@@ -1,7 +1,9 @@
 // Package labtest owns the engine behind `kubelab labs test`: it proves a
-// chapter's tasks in a fresh sandbox, in order, exactly as a learner would
-// meet them — setup runs, the checks must fail, the reference solution runs
-// in the learner's shell, and the checks must then pass within a timeout.
+// chapter's tasks in a fresh lab session, in order, exactly as a learner
+// would meet them — the session's setup has run, no check that scores may
+// pass before the learner acts, each task's checks fail, its reference
+// solution runs in the learner's shell, and its checks then pass within a
+// timeout.
 package labtest
 
 import (
@@ -23,7 +25,7 @@ type Runner interface {
 	Run(ctx context.Context, script string) (output []byte, err error)
 }
 
-// Env is one fresh sandbox for one chapter.
+// Env is one fresh lab session for one chapter, its setup done.
 type Env struct {
 	Target grader.Target // what the grader reads (kubelab's credentials, restricted to the sandbox)
 	Runner Runner        // the learner's shell in the sandbox
@@ -33,13 +35,13 @@ type Env struct {
 type Options struct {
 	Chapters []*labs.Chapter // in catalog order, e.g. Catalog.Chapters()
 	Chapter  string          // run only this chapter id; empty runs all
-	// NewSandbox provisions a fresh sandbox for a chapter; cleanup releases
-	// it and is called once the chapter is done.
+	// NewSandbox starts a fresh lab session for a chapter, as `kubelab serve`
+	// does (setup included); cleanup ends it once the chapter is done.
 	NewSandbox func(ctx context.Context, ch *labs.Chapter) (env Env, cleanup func(), err error)
 	Out        io.Writer // progress lines as tasks finish; nil discards
 
 	PassTimeout   time.Duration // how long the checks may take to pass after the solution (default 60s)
-	ScriptTimeout time.Duration // bound of one setup or solution script (default 2m)
+	ScriptTimeout time.Duration // bound of one solution script (default 2m)
 	PollInterval  time.Duration // how often checks are re-evaluated while waiting (default 200ms)
 }
 
@@ -79,7 +81,6 @@ type TaskReport struct {
 	Passed    bool
 	Problem   string        // why the task failed
 	Output    string        // output of the script that failed, if any
-	Setup     time.Duration // running setup
 	FailFirst time.Duration // evaluating the checks before the solution
 	Solution  time.Duration // running the solution
 	PassAfter time.Duration // from the end of the solution to all checks passing
@@ -160,11 +161,15 @@ func runChapter(ctx context.Context, opts Options, ch *labs.Chapter) ChapterRepo
 		return cr
 	}
 	defer cleanup()
+	early := creditBeforeActing(prog.Evaluate(ctx, env.Target))
 	for _, task := range ch.Tasks {
 		tr := runTask(ctx, opts, prog, env, task)
+		if p, ok := early[task.ID]; ok && tr.Passed {
+			tr.Passed, tr.Problem = false, p
+		}
 		cr.Tasks = append(cr.Tasks, tr)
-		line := fmt.Sprintf("setup %s, fail-first %s, solution %s, pass after %s",
-			round(tr.Setup), round(tr.FailFirst), round(tr.Solution), round(tr.PassAfter))
+		line := fmt.Sprintf("fail-first %s, solution %s, pass after %s",
+			round(tr.FailFirst), round(tr.Solution), round(tr.PassAfter))
 		if tr.Passed {
 			fmt.Fprintf(opts.Out, "  ok   %s/%s (%s)\n", ch.ID, task.ID, line)
 			continue
@@ -189,6 +194,29 @@ func (cr ChapterReport) failed() bool {
 	return false
 }
 
+// creditBeforeActing finds the checks that already pass in the start state:
+// a learner would score them without doing anything, an authoring error
+// unless the check is marked a precondition (which scores nothing).
+func creditBeforeActing(start []grader.TaskResult) map[string]string {
+	out := map[string]string{}
+	for _, r := range start {
+		var bad []string
+		for i, c := range r.Checks {
+			switch {
+			case c.Error != "":
+				bad = append(bad, fmt.Sprintf("check %d could not be evaluated in the start state: %s", i+1, c.Error))
+			case c.Passed && !c.Precondition:
+				bad = append(bad, fmt.Sprintf("check %d (%s) already passes when the learner arrives, so it gives credit for nothing done; "+
+					"make it measure the learner's work, or mark it `precondition: true` so it scores nothing", i+1, c.Message))
+			}
+		}
+		if len(bad) > 0 {
+			out[r.ID] = strings.Join(bad, "; ")
+		}
+	}
+	return out
+}
+
 func runTask(ctx context.Context, opts Options, prog *grader.Program, env Env, task *labs.Task) TaskReport {
 	tr := TaskReport{ID: task.ID}
 	script := func(name, src string) bool {
@@ -202,15 +230,6 @@ func runTask(ctx context.Context, opts Options, prog *grader.Program, env Env, t
 		}
 		return true
 	}
-	if strings.TrimSpace(task.Setup) != "" {
-		t0 := time.Now()
-		ok := script("setup", task.Setup)
-		tr.Setup = time.Since(t0)
-		if !ok {
-			return tr
-		}
-	}
-
 	t0 := time.Now()
 	r, err := prog.EvaluateTask(ctx, env.Target, task.ID)
 	tr.FailFirst = time.Since(t0)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
 	kindlog "sigs.k8s.io/kind/pkg/log"
@@ -147,6 +148,16 @@ func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, err
 	return &sandbox.Sandbox{ID: id, Backend: "kind", Namespace: "default", Config: cfg, Kubeconfig: raw, Server: cfg.Host}, nil
 }
 
+// SetupConfig returns the cluster's admin credentials: the learner is its
+// admin too, so setup needs nothing more.
+func (p *Provisioner) SetupConfig(ctx context.Context, id string) (*rest.Config, error) {
+	sb, err := p.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Config, nil
+}
+
 // Destroy deletes the cluster; a create still running is deleted when it ends.
 func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 	p.mu.Lock()
@@ -213,3 +224,5 @@ type info struct {
 func (i info) Info(m string)            { i.l.Debug(m, "v", int(i.v)) }
 func (i info) Infof(f string, a ...any) { i.l.Debug(fmt.Sprintf(f, a...), "v", int(i.v)) }
 func (i info) Enabled() bool            { return i.v == 0 }
+
+var _ sandbox.SetupCredentials = (*Provisioner)(nil)

@@ -41,7 +41,16 @@ const (
 	ClusterRoleName    = "kubelab-learner"
 	ServiceAccountName = "learner"
 	RoleBindingName    = "kubelab-learner"
+	// SetupRoleName is the ClusterRole, bound in each sandbox namespace, of
+	// the account that runs a chapter's setup.
+	SetupRoleName = "kubelab-setup"
+	// SystemNamespace holds the setup accounts: outside every sandbox, so
+	// that no learner can run a Pod as one.
+	SystemNamespace = "kubelab-system"
 )
+
+// setupAccount names the setup ServiceAccount of sandbox id.
+func setupAccount(id string) string { return "setup-" + id }
 
 // Options configure New.
 type Options struct {
@@ -79,6 +88,7 @@ type entry struct {
 
 var _ sandbox.Provisioner = (*Provisioner)(nil)
 var _ sandbox.Claimer = (*Provisioner)(nil)
+var _ sandbox.SetupCredentials = (*Provisioner)(nil)
 
 // New returns a Provisioner for the cluster o.Config administers.
 func New(o Options) *Provisioner {
@@ -136,6 +146,20 @@ func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) 
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: ServiceAccountName, Namespace: primary}},
 		}); err != nil {
 			return nil, fmt.Errorf("create role binding in %s: %w", ns, err)
+		}
+	}
+	setupSA := meta(setupAccount(id), id)
+	setupSA.Labels[sandbox.LabelInstance] = p.o.Instance
+	if err := create(ctx, p.cs.CoreV1().ServiceAccounts(SystemNamespace).Create, &corev1.ServiceAccount{ObjectMeta: setupSA}); err != nil {
+		return nil, fmt.Errorf("create setup account of %s: %w", id, err)
+	}
+	for _, ns := range names {
+		if err := create(ctx, p.cs.RbacV1().RoleBindings(ns).Create, &rbacv1.RoleBinding{
+			ObjectMeta: meta(SetupRoleName, id),
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: SetupRoleName},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: setupAccount(id), Namespace: SystemNamespace}},
+		}); err != nil {
+			return nil, fmt.Errorf("create setup role binding in %s: %w", ns, err)
 		}
 	}
 	p.progress(spec, "rbac")
@@ -364,12 +388,39 @@ func (p *Provisioner) kubeconfig(e *entry, token string) ([]byte, error) {
 	return b, nil
 }
 
+// SetupConfig returns short-lived credentials of the sandbox's setup account:
+// it may do anything inside the sandbox's namespaces (quota, limit ranges,
+// pre-broken objects) and nothing outside them. They are for running a
+// chapter's setup and are never given to the learner.
+func (p *Provisioner) SetupConfig(ctx context.Context, id string) (*rest.Config, error) {
+	secs := int64(10 * 60) // the shortest lifetime TokenRequest allows
+	tr, err := p.cs.CoreV1().ServiceAccounts(SystemNamespace).CreateToken(ctx, setupAccount(id),
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("setup credentials of %s: %w", id, sandbox.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("setup credentials of %s: %w", id, err)
+	}
+	return &rest.Config{
+		Host:        p.o.Config.Host,
+		BearerToken: tr.Status.Token,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData: p.caData, ServerName: p.o.Config.ServerName, Insecure: p.o.Config.Insecure,
+		},
+	}, nil
+}
+
 // Destroy deletes every namespace of the sandbox (the cluster deletes their
-// contents in the background).
+// contents in the background) and its setup account.
 func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 	p.mu.Lock()
 	delete(p.cache, id)
 	p.mu.Unlock()
+	err := p.cs.CoreV1().ServiceAccounts(SystemNamespace).Delete(ctx, setupAccount(id), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete setup account of %s: %w", id, err)
+	}
 	list, err := p.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: sandbox.LabelSandbox + "=" + id})
 	if err != nil {
 		return fmt.Errorf("list namespaces of %s: %w", id, err)
@@ -401,6 +452,19 @@ func (p *Provisioner) List(ctx context.Context) ([]string, error) {
 		id := ns.Labels[sandbox.LabelSandbox]
 		if ns.DeletionTimestamp == nil && !slices.Contains(ids, id) {
 			ids = append(ids, id)
+		}
+	}
+	// A setup account whose namespaces are gone is a sandbox half-deleted.
+	sas, err := p.cs.CoreV1().ServiceAccounts(SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: sandbox.LabelSandbox +
+		"," + sandbox.LabelInstance + "=" + p.o.Instance})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("list setup accounts: %w", err)
+	}
+	if err == nil {
+		for _, sa := range sas.Items {
+			if id := sa.Labels[sandbox.LabelSandbox]; !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids, nil

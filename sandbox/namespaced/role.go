@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,6 +80,20 @@ func (p *Provisioner) ensureClusterRole(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("ensure cluster role %s: %w", ClusterRoleName, err)
+	}
+	// Setup may do anything inside a sandbox's namespaces (a RoleBinding
+	// confines this ClusterRole to them) and nothing outside.
+	setup := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: SetupRoleName, Labels: map[string]string{sandbox.LabelManagedBy: sandbox.ManagedBy}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
+	}
+	if err := create(ctx, cr.Create, setup); err != nil {
+		return fmt.Errorf("ensure cluster role %s: %w", SetupRoleName, err)
+	}
+	if err := create(ctx, p.cs.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: SystemNamespace, Labels: map[string]string{sandbox.LabelManagedBy: sandbox.ManagedBy},
+	}}); err != nil {
+		return fmt.Errorf("ensure namespace %s: %w", SystemNamespace, err)
 	}
 	p.roleOK = true
 	return nil

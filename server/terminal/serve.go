@@ -35,6 +35,7 @@ func (c *client) wake() {
 type control struct {
 	Type    string `json:"type"`
 	Offset  *int64 `json:"offset,omitempty"`
+	Live    *int64 `json:"live,omitempty"`
 	Cols    *int   `json:"cols,omitempty"`
 	Rows    *int   `json:"rows,omitempty"`
 	Reason  string `json:"reason,omitempty"`
@@ -264,7 +265,7 @@ func (s *session) writeLoop(ctx context.Context) error {
 	}
 	c.pos, c.started = pos, true
 	t.mu.Unlock()
-	if err := s.writeJSON(control{Type: "resume", Offset: &pos}); err != nil {
+	if err := s.writeJSON(control{Type: "resume", Offset: &pos, Live: &end}); err != nil {
 		return err
 	}
 	if info != "" {

@@ -17,15 +17,27 @@
 //
 // Server to client:
 //
-//	{"type":"resume","offset":S}   the next binary byte is output byte S; S < N means the
+//	{"type":"resume","offset":S,"live":L}
+//	                               the next binary byte is output byte S; S < N means the
 //	                               terminal was restarted (the client should reset its
-//	                               screen), S > N that output was dropped
+//	                               screen), S > N that output was dropped. Bytes S..L
+//	                               are replay, output from before this attach; live
+//	                               output starts at byte L (L >= S)
 //	{"type":"info","message":"…"}  something worth showing, e.g. dropped output
 //	{"type":"exit","reason":"…"}   the terminal is gone; a close frame follows
 //
 // A client that has nothing yet sends offset 0. The server replays the
 // output from the requested offset while its ring buffer still holds it and
 // says so when it does not. Input from read-only clients is ignored.
+//
+// Replay must be inert: it holds the queries programs sent to the terminal
+// (device attributes, cursor position, colours…) that were answered, if at
+// all, when they were live. A client answering them again would type the answers
+// into whatever reads the terminal now, usually the shell's prompt. So a
+// client sends no input that arises while its terminal emulator parses
+// bytes below L (keys typed in that moment after attaching are dropped
+// too: xterm.js does not tell its answers from typing). A client that
+// does not know "live", or a server that does not send it, filters nothing.
 //
 // # Flow control
 //

@@ -435,3 +435,43 @@ func TestOpenConcurrentStartsOnce(t *testing.T) {
 		t.Errorf("start ran %d times, want 1", n)
 	}
 }
+
+// TestResumeSaysWhereLiveOutputStarts: the resume message's "live" is the
+// end of the output at attach time, so the client knows which bytes are
+// replay and must not be answered.
+func TestResumeSaysWhereLiveOutputStarts(t *testing.T) {
+	t.Parallel()
+	// Prints only READY and what it reads, so the output is known.
+	h := newHarness(t, terminal.Options{}, func() (terminal.Process, error) {
+		return startPTY(t, "/bin/sh", "-c", `stty -echo; echo READY; while read x; do printf '%s.' "$x"; done`)
+	})
+	first := h.dial("k", false, 0)
+	first.waitOutput("READY\r\n")
+	first.send("one\n")
+	first.waitOutput("one.")
+	end := float64(len("READY\r\none."))
+	if got := len(first.output()); got != int(end) {
+		t.Fatalf("output is %d bytes, want %v: %q", got, end, first.output())
+	}
+
+	tests := []struct {
+		name   string
+		hello  int64
+		offset float64
+	}{
+		{"new page", 0, 0},
+		{"reconnect mid-output", 2, 2},
+		{"reconnect up to date", int64(end), end},
+		{"restarted terminal", int64(end) + 100, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := h.dial("k", false, tt.hello)
+			r := c.waitControl("resume")
+			if r["offset"] != tt.offset || r["live"] != end {
+				t.Errorf("hello offset %d: resume = %v, want offset %v, live %v", tt.hello, r, tt.offset, end)
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+// Package labshell builds the jailed shells of a lab session: the learner's
+// (Spec, with the learner's credentials only) and the chapter setup's
+// (Setup, with the sandbox's setup credentials). `kubelab serve`, `kubelab
+// labs test` and the server's tests all use it, so they run the same shells.
+package labshell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/jail"
+)
+
+// ScriptRunner runs a non-interactive script in a jail (jail.Jail).
+type ScriptRunner interface {
+	Run(ctx context.Context, spec jail.Spec, script string) ([]byte, error)
+}
+
+// Setup returns the Manager's Prepare step: it runs the setup of every
+// task of the session's chapter, in task order, in a jail holding the
+// sandbox's setup credentials (never the learner's).
+func Setup(cat *labs.Catalog, jails ScriptRunner, creds sandbox.SetupCredentials) sandbox.PrepareFunc {
+	return func(ctx context.Context, s sandbox.Session, sb *sandbox.Sandbox) error {
+		ch, err := cat.Chapter(s.Chapter)
+		if err != nil {
+			return fmt.Errorf("setup of %s: %w", s.Chapter, err)
+		}
+		var tasks []*labs.Task
+		for _, t := range ch.Tasks {
+			if strings.TrimSpace(t.Setup) != "" {
+				tasks = append(tasks, t)
+			}
+		}
+		if len(tasks) == 0 {
+			return nil
+		}
+		cfg, err := creds.SetupConfig(ctx, sb.ID)
+		if err != nil {
+			return fmt.Errorf("setup of %s: %w", s.Chapter, err)
+		}
+		spec := specFor(s.ID+"-setup", s.Chapter, sb, cfg)
+		for _, t := range tasks {
+			out, err := jails.Run(ctx, spec, t.Setup)
+			if err != nil {
+				return fmt.Errorf("setup of task %s (%s:%d): %w\n%s", t.ID, t.File, t.Line, err, strings.TrimSpace(string(out)))
+			}
+		}
+		return nil
+	}
+}
+
+// Spec describes the learner's shell for a sandbox: its kubeconfig
+// holds the learner's credentials only.
+func Spec(id, chapter string, sb *sandbox.Sandbox) jail.Spec {
+	spec := specFor(id, chapter, sb, sb.Config)
+	if spec.Token == "" && len(spec.CertData) == 0 { // a renewing token source: the kubeconfig holds the current token
+		if kc, err := clientcmd.Load(sb.Kubeconfig); err == nil {
+			if ctx := kc.Contexts[kc.CurrentContext]; ctx != nil && kc.AuthInfos[ctx.AuthInfo] != nil {
+				spec.Token = kc.AuthInfos[ctx.AuthInfo].Token
+			}
+		}
+	}
+	return spec
+}
+
+// specFor is a shell in sandbox sb that authenticates with cfg.
+func specFor(id, chapter string, sb *sandbox.Sandbox, cfg *rest.Config) jail.Spec {
+	ca := cfg.CAData
+	if len(ca) == 0 && cfg.CAFile != "" {
+		ca, _ = os.ReadFile(cfg.CAFile)
+	}
+	token := cfg.BearerToken
+	if token == "" && cfg.BearerTokenFile != "" {
+		b, _ := os.ReadFile(cfg.BearerTokenFile)
+		token = string(b)
+	}
+	return jail.Spec{ID: id, Server: cfg.Host, CAData: ca, Token: token,
+		CertData: cfg.CertData, KeyData: cfg.KeyData,
+		Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: chapter}
+}
+
+// Credentials is the provisioner's SetupCredentials.
+func Credentials(p sandbox.Provisioner) (sandbox.SetupCredentials, error) {
+	c, ok := p.(sandbox.SetupCredentials)
+	if !ok {
+		return nil, errors.New("the sandbox backend cannot run chapter setup")
+	}
+	return c, nil
+}

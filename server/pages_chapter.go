@@ -1,0 +1,112 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/labs"
+)
+
+// The chapter page: the lesson's steps with their tasks beside the
+// terminal, and the images the lesson shows.
+
+type chapterPage struct {
+	ID, Title, Summary string
+	Minutes            int
+	Needs              []string
+	SimulatedOK        bool
+	Steps              []*stepPage
+	Total, Passed      int
+	Points             int
+	Score              float64
+}
+
+type stepPage struct {
+	ID, Title  string
+	HTML       template.HTML
+	Tasks      []taskPage
+	Done       bool
+	Prev, Next *stepPage
+}
+
+type taskPage struct {
+	ID, Step, Title string
+	Points          int
+	Challenge       bool
+	Hints           []template.HTML
+	State           taskState
+	Passed          bool
+	Score           float64
+}
+
+func (p *pages) chapter(c echo.Context) error {
+	ch, err := p.s.catalog.Chapter(c.Param("chapter"))
+	if errors.Is(err, labs.ErrNotFound) {
+		return p.notFound(c)
+	}
+	if err != nil {
+		return err
+	}
+	u, err := p.requireUser(c)
+	if u == nil {
+		return err
+	}
+	prog, err := p.s.progressIn(c, ch)
+	if err != nil {
+		return err
+	}
+	cp := &chapterPage{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes,
+		Needs: ch.Needs, SimulatedOK: len(ch.Needs) == 0,
+		Total: prog.Total, Passed: prog.Passed, Points: prog.Points, Score: prog.Score}
+	byStep := map[string]*stepPage{}
+	for i, st := range ch.Steps {
+		html, err := p.s.catalog.StepHTML(ch.ID, st.ID)
+		if err != nil {
+			return fmt.Errorf("render step %s/%s: %w", ch.ID, st.ID, err)
+		}
+		sp := &stepPage{ID: st.ID, Title: st.Title, HTML: html}
+		if i > 0 {
+			sp.Prev = cp.Steps[i-1]
+			cp.Steps[i-1].Next = sp
+		}
+		cp.Steps = append(cp.Steps, sp)
+		byStep[st.ID] = sp
+	}
+	for i, t := range ch.Tasks {
+		view, err := p.s.catalog.TaskHTML(ch.ID, t.ID)
+		if err != nil {
+			return fmt.Errorf("render task %s/%s: %w", ch.ID, t.ID, err)
+		}
+		tp := prog.Tasks[i]
+		if sp, ok := byStep[t.Step]; ok {
+			sp.Tasks = append(sp.Tasks, taskPage{ID: t.ID, Step: t.Step, Title: t.Title, Points: t.Points, Challenge: t.Challenge,
+				Hints: view.Hints, State: tp.State, Passed: tp.State == taskPassed, Score: tp.Score})
+		}
+	}
+	for _, sp := range cp.Steps {
+		sp.Done = len(sp.Tasks) > 0
+		for _, t := range sp.Tasks {
+			sp.Done = sp.Done && t.Passed
+		}
+	}
+	d := p.data(c, "chapter", ch.Title)
+	d.Chapter = cp
+	return p.render(c, http.StatusOK, d)
+}
+
+// chapterAsset serves an image of a chapter folder (lesson images).
+func (p *pages) chapterAsset(c echo.Context) error {
+	data, ctype, err := p.s.catalog.Asset(c.Param("chapter"), c.Param("*"))
+	if errors.Is(err, labs.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, ctype, data)
+}
