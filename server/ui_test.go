@@ -28,6 +28,9 @@ const chromiumPath = "/usr/bin/chromium"
 // context for its first tab. The test fails if Chromium cannot start.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs Chromium; run without -short")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is needed for the UI tests (apt-get install chromium): %v", err)
 	}

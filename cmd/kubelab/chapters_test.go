@@ -62,16 +62,14 @@ func TestServeEveryChapterStartsClean(t *testing.T) {
 	if code := call("POST", "/api/v1/auth/guest", nil); code != http.StatusCreated {
 		t.Fatalf("guest: %d", code)
 	}
-	var catalog struct {
-		Chapters []struct {
-			ID string `json:"id"`
-		} `json:"chapters"`
+	var catalog []struct {
+		ID string `json:"id"`
 	}
 	call("GET", "/api/v1/chapters", &catalog)
-	if len(catalog.Chapters) < 7 {
-		t.Fatalf("catalog has %d chapters", len(catalog.Chapters))
+	if len(catalog) < 7 {
+		t.Fatalf("catalog has %d chapters", len(catalog))
 	}
-	for _, ch := range catalog.Chapters {
+	for _, ch := range catalog {
 		type session struct {
 			ID      string `json:"id"`
 			Status  string `json:"status"`

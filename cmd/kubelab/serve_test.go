@@ -101,6 +101,9 @@ func freeAddr(t testing.TB) string {
 // startKubelab runs `kubelab serve` on dataDir and waits for /readyz.
 func startKubelab(t testing.TB, dataDir string, extraEnv ...string) *kubelabProc {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): starts kubelab serve; run without -short")
+	}
 	addr := freeAddr(t)
 	p := &kubelabProc{url: "http://" + addr}
 	p.cmd = exec.Command(kubelabBin, "serve", "--addr", addr, "--data-dir", dataDir, "--pool-size", "0")

@@ -3,6 +3,7 @@ package simcluster_test
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -32,6 +33,11 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
+	}
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("fast tier (-short): this package starts simulated clusters; not run")
+		os.Exit(0)
 	}
 	simclustertest.Main(m)
 }

@@ -21,6 +21,9 @@ import (
 // duplicates, and the shell's exit.
 func TestBrowserTerminal(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs Chromium; run without -short")
+	}
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("headless Chromium is required (apt-get install chromium): %v", err)

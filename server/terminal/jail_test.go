@@ -31,6 +31,9 @@ var (
 
 func sharedJail(t testing.TB) *jail.Jail {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs bubblewrap jails; run without -short")
+	}
 	jailOnce.Do(func() { theJail = jailtest.New(t, jailtest.Options(t)) })
 	if theJail == nil {
 		t.Fatal("jail.New failed in an earlier test")

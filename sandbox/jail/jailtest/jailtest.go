@@ -4,6 +4,7 @@ package jailtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,11 @@ var dir string // world-readable: holds the forwarder copy and the state dir
 // Main is TestMain for a package that starts jails. Re-executed as the
 // forwarder, it runs jail.Forward instead of the tests.
 func Main(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("fast tier (-short): this package needs bubblewrap jails; not run")
+		os.Exit(0)
+	}
 	Prepare()
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -99,6 +105,9 @@ func Options(t testing.TB) jail.Options {
 // test (never skips it) when bubblewrap cannot run here.
 func New(t testing.TB, opts jail.Options) *jail.Jail {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs bubblewrap jails; run without -short")
+	}
 	j, err := jail.New(opts)
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)

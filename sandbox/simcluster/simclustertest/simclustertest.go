@@ -17,6 +17,7 @@ package simclustertest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,6 +46,10 @@ func Main(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run() // the fast tier: Cluster skips
+	}
 	dir, err := os.MkdirTemp("", "simclustertest-")
 	if err != nil {
 		startErr = fmt.Errorf("create data dir: %w", err)
@@ -79,6 +84,9 @@ func run(m *testing.M) int {
 // TestMain does not call Main).
 func Cluster(t testing.TB) *simcluster.Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs the simulated cluster; run without -short")
+	}
 	if startErr != nil {
 		t.Fatalf("simulated cluster did not start: %v", startErr)
 	}

@@ -3,6 +3,7 @@ package localpg_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,11 @@ import (
 const helperEnv = "LOCALPG_TEST_HELPER_DIR"
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() && os.Getenv(helperEnv) == "" {
+		fmt.Println("fast tier (-short): this package starts PostgreSQL servers; not run")
+		os.Exit(0)
+	}
 	if dir := os.Getenv(helperEnv); dir != "" {
 		in, err := localpg.Start(context.Background(), localpg.Options{DataDir: dir, Fast: true})
 		if err != nil {

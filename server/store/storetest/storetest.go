@@ -82,6 +82,9 @@ func NewDB(t testing.TB) *store.Store {
 // its DSN. The database is dropped when the test ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fast tier (-short): needs PostgreSQL; run without -short")
+	}
 	once.Do(func() { setupErr = setup() })
 	if setupErr != nil {
 		t.Fatalf("storetest: no PostgreSQL for tests: %v", setupErr)
