@@ -165,6 +165,22 @@ id: again
 			},
 		},
 		{
+			name: "only preconditions",
+			files: map[string]string{"01-pods/tasks.yaml": tasksWith(
+				"      - resource: {apiVersion: v1, kind: Pod, selector: run=x}\n        match: count\n        max: 0\n        precondition: true\n")},
+			want: []string{
+				`01-pods/tasks.yaml:6: task "hello": every check is a precondition: at least one check must measure what the learner does`,
+			},
+		},
+		{
+			name: "precondition not a bool",
+			files: map[string]string{"01-pods/tasks.yaml": tasksWith(
+				"      - resource: {apiVersion: v1, kind: Pod, name: hello}\n        precondition: yes please\n")},
+			want: []string{
+				`01-pods/tasks.yaml:7: task "hello" check 1: precondition must be true or false, not "yes please"`,
+			},
+		},
+		{
 			name:  "no steps",
 			files: map[string]string{"01-pods/01-first.md": "-"},
 			want: []string{
