@@ -27,7 +27,6 @@ type setupProbe struct {
 	fail bool
 	hold chan struct{} // when set, Prepare waits for it to close
 	mu   sync.Mutex
-	runs map[string]int // sandbox id → setups run
 	errs []error
 }
 
@@ -39,12 +38,6 @@ func (p *setupProbe) prepare(ctx context.Context, s sandbox.Session, sb *sandbox
 			return ctx.Err()
 		}
 	}
-	p.mu.Lock()
-	if p.runs == nil {
-		p.runs = map[string]int{}
-	}
-	p.runs[sb.ID]++
-	p.mu.Unlock()
 	if p.fail {
 		return errors.New("setup script exited 1: the author's typo")
 	}
@@ -71,12 +64,6 @@ func (p *setupProbe) prepare(ctx context.Context, s sandbox.Session, sb *sandbox
 		p.mu.Unlock()
 	}
 	return nil
-}
-
-func (p *setupProbe) setups(sandboxID string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.runs[sandboxID]
 }
 
 func configMapExists(t *testing.T, ns, name string) bool {
