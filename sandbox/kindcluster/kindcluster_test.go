@@ -45,6 +45,12 @@ func (f *fakeKind) Create(name, kc string) error {
 	return os.WriteFile(kc, []byte(kubeconfig), 0o600)
 }
 
+func (f *fakeKind) runningNow() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running
+}
+
 func (f *fakeKind) Delete(name, kc string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -107,7 +113,7 @@ func TestAbandonedCreateIsDeletedAndConcurrencyBounded(t *testing.T) {
 	close(fk.release)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ids, _ := fk.List(); len(ids) == 0 && fk.running == 0 {
+		if ids, _ := fk.List(); len(ids) == 0 && fk.runningNow() == 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -35,10 +35,10 @@ const cannedLog = `2026-01-01T00:00:00.000000000Z stdout F This is a simulated K
 // argsMu guards os.Args, which kwok's config loader reads directly.
 var argsMu sync.Mutex
 
-// startKwok runs kwok's stage controller with the default fast node and pod
-// stages: nodes become Ready, pods Running and Ready with IPs, Job pods
-// Succeeded.
-func (c *Cluster) startKwok(ctx context.Context) error {
+// kwokConfig loads kwok's configuration. kwok reads os.Args for it, so
+// this runs before any component goroutine that reads os.Args too (client-go
+// builds its user agent from it).
+func (c *Cluster) kwokConfig() (context.Context, error) {
 	docs := []string{
 		nodefast.DefaultNodeInit,
 		nodeheartbeat.DefaultNodeHeartbeatWithLease,
@@ -51,7 +51,7 @@ func (c *Cluster) startKwok(ctx context.Context) error {
 	}
 	cfgPath := c.path("kubeconfigs", "kwok.yaml")
 	if err := os.WriteFile(cfgPath, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write kwok config: %w", err)
+		return nil, fmt.Errorf("write kwok config: %w", err)
 	}
 
 	kctx := kwoklog.NewContext(context.Background(), kwoklog.NewLogger(slogWriter{c.log.With("component", "kwok")}, kwoklog.LevelWarn))
@@ -64,9 +64,15 @@ func (c *Cluster) startKwok(ctx context.Context) error {
 	os.Args = saved
 	argsMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("load kwok config: %w", err)
+		return nil, fmt.Errorf("load kwok config: %w", err)
 	}
+	return kctx, nil
+}
 
+// startKwok runs kwok's stage controller with the default fast node and pod
+// stages: nodes become Ready, pods Running and Ready with IPs, Job pods
+// Succeeded.
+func (c *Cluster) startKwok(ctx, kctx context.Context) error {
 	conf := kwokconfig.GetKwokConfiguration(kctx).Options
 	stages := kwokconfig.FilterWithTypeFromContext[*internalversion.Stage](kctx)
 	groups := map[internalversion.StageResourceRef][]*internalversion.Stage{}

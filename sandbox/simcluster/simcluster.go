@@ -162,6 +162,10 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 
+	kwokCtx, err := c.kwokConfig() // before any goroutine that reads os.Args
+	if err != nil {
+		return fmt.Errorf("kwok: %w", err)
+	}
 	if err := c.startEtcd(ctx); err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
@@ -196,7 +200,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.startScheduler(ctx, sched); err != nil {
 		return fmt.Errorf("kube-scheduler: %w", err)
 	}
-	if err := c.startKwok(ctx); err != nil {
+	if err := c.startKwok(ctx, kwokCtx); err != nil {
 		return fmt.Errorf("kwok: %w", err)
 	}
 	if err := c.ensureNodes(ctx); err != nil {
