@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +48,11 @@ func withPool(n int) stackOption {
 func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	t.Helper()
 	st := storetest.NewDB(t)
-	log := slog.New(slog.DiscardHandler)
+	// Warnings (a failed setup, a lost sandbox) reach the test's log, so a
+	// failure says why.
+	tl := &testLog{t: t}
+	t.Cleanup(func() { tl.done.Store(true) }) // runs last: nothing may log after the test
+	log := slog.New(slog.NewTextHandler(tl, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cat, err := labs.Load(labs.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
 	if err != nil {
 		t.Fatalf("load bundled chapters: %v", err)
@@ -93,3 +99,16 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 }
 
 func (ts *testStack) client(t *testing.T) *testClient { return newTestClient(t, ts.url) }
+
+// testLog writes to the test's log while it runs.
+type testLog struct {
+	t    *testing.T
+	done atomic.Bool
+}
+
+func (w *testLog) Write(b []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
+	return len(b), nil
+}

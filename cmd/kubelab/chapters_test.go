@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"testing"
 	"time"
 
@@ -31,33 +29,18 @@ var setupMakes = map[string][][2]string{
 func TestServeEveryChapterStartsClean(t *testing.T) {
 	t.Parallel()
 	p := startKubelab(t, t.TempDir())
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Jar: jar}
+	c := newAPIClient(t, p.url)
 	call := func(method, path string, out any) int {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, p.url+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Origin", p.url)
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		if out != nil && res.StatusCode < 300 {
+		code, b := c.do(method, path)
+		if code >= 300 {
+			t.Logf("%s %s: %d %s", method, path, code, b)
+		} else if out != nil {
 			if err := json.Unmarshal(b, out); err != nil {
 				t.Fatalf("%s %s: %v: %s", method, path, err, b)
 			}
 		}
-		if res.StatusCode >= 300 {
-			t.Logf("%s %s: %d %s", method, path, res.StatusCode, b)
-		}
-		return res.StatusCode
+		return code
 	}
 	if code := call("POST", "/api/v1/auth/guest", nil); code != http.StatusCreated {
 		t.Fatalf("guest: %d", code)
@@ -88,13 +71,7 @@ func TestServeEveryChapterStartsClean(t *testing.T) {
 			call("GET", "/api/v1/sessions/"+ss.ID, &ss)
 		}
 		// The setup's objects exist, seen with the learner's own kubeconfig.
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", p.url+"/api/v1/sessions/"+ss.ID+"/kubeconfig", nil)
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kc, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		_, kc := c.do("GET", "/api/v1/sessions/"+ss.ID+"/kubeconfig")
 		cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
 		if err != nil {
 			t.Fatalf("%s: kubeconfig: %v", ch.ID, err)

@@ -21,26 +21,8 @@ import (
 func TestServeLearnerTerminal(t *testing.T) {
 	t.Parallel()
 	p := startKubelab(t, t.TempDir())
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Jar: jar}
-	call := func(method, path string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, p.url+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Origin", p.url)
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, b
-	}
+	c := newAPIClient(t, p.url)
+	call := c.do
 	if code, body := call("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
 		t.Fatalf("guest: %d %s", code, body)
 	}
@@ -64,8 +46,8 @@ func TestServeLearnerTerminal(t *testing.T) {
 	}
 
 	header := http.Header{"Origin": {p.url}}
-	for _, c := range jar.Cookies(mustParseURL(t, p.url)) {
-		header.Add("Cookie", c.Name+"="+c.Value)
+	for _, ck := range c.jar.Cookies(mustParseURL(t, p.url)) {
+		header.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	ws, res, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(p.url, "http")+"/api/v1/sessions/"+ss.ID+"/terminal", header)
 	if err != nil {
@@ -127,4 +109,37 @@ func mustParseURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// apiClient calls a kubelab's HTTP API as a browser would: with its cookies
+// and its Origin.
+type apiClient struct {
+	t    *testing.T
+	base string
+	jar  *cookiejar.Jar
+	http *http.Client
+}
+
+func newAPIClient(t *testing.T, base string) *apiClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &apiClient{t: t, base: base, jar: jar, http: &http.Client{Jar: jar}}
+}
+
+func (c *apiClient) do(method, path string) (int, []byte) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Origin", c.base)
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
 }
