@@ -160,11 +160,11 @@ func (s *Server) extendSession(c echo.Context) error {
 // readySandbox returns the session's sandbox, or a 409 saying it is not ready.
 func (s *Server) readySandbox(ctx context.Context, ss sandbox.Session) (*sandbox.Sandbox, error) {
 	if ss.Status != sandbox.StatusReady {
-		return nil, errStatus(http.StatusConflict, "the sandbox is not ready (status: "+ss.Status+")")
+		return nil, errSandboxNotReady
 	}
 	sb, err := s.sandboxes.Sandbox(ctx, ss.ID)
 	if errors.Is(err, sandbox.ErrNotReady) {
-		return nil, errStatus(http.StatusConflict, "the sandbox is not ready yet")
+		return nil, errSandboxNotReady
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get sandbox of %s: %w", ss.ID, err)
