@@ -140,11 +140,11 @@ func TestFailingSetupFailsTheSessionPolitely(t *testing.T) {
 	if strings.Contains(got.Reason, "typo") {
 		t.Errorf("the learner sees the internal error: %q", got.Reason)
 	}
-	namespaceGone(t, sandbox.NamespaceName(firstSandbox(t, e, s.ID), ""))
+	namespaceGone(t, sandbox.NamespaceName(sandboxOf(t, e, s.ID), ""))
 }
 
-// firstSandbox is the sandbox id a session was first given.
-func firstSandbox(t *testing.T, e *env, session string) string {
+// sandboxOf is the sandbox id a session holds now.
+func sandboxOf(t *testing.T, e *env, session string) string {
 	t.Helper()
 	r, err := e.st.GetSandboxSession(t.Context(), session)
 	if err != nil {
@@ -174,7 +174,7 @@ func TestEndAndResetRaceProvisioning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, started{s, firstSandbox(t, e, s.ID), action})
+		all = append(all, started{s, sandboxOf(t, e, s.ID), action})
 	}
 	var wg sync.WaitGroup
 	for _, st := range all {
@@ -206,7 +206,7 @@ func TestEndAndResetRaceProvisioning(t *testing.T) {
 			namespaceGone(t, sandbox.NamespaceName(st.sandbox, ""))
 		case "reset":
 			r := waitStatus(t, m, st.s.ID, sandbox.StatusReady)
-			if cur := firstSandbox(t, e, st.s.ID); cur == st.sandbox {
+			if cur := sandboxOf(t, e, st.s.ID); cur == st.sandbox {
 				t.Errorf("reset during provisioning kept the old sandbox %s", cur)
 			}
 			namespaceGone(t, sandbox.NamespaceName(st.sandbox, ""))

@@ -60,6 +60,12 @@ type Provisioner interface {
 	Destroy(ctx context.Context, id string) error
 	// List returns the ids of every sandbox this backend owns, for reaping.
 	List(ctx context.Context) ([]string, error)
+	// SetupConfig returns credentials that can do anything a chapter's
+	// setup needs inside sandbox id (quota, limit ranges, objects in each
+	// of its namespaces; on a cluster of the learner's own, its
+	// cluster-scoped objects) and nothing outside it. They are never given
+	// to the learner.
+	SetupConfig(ctx context.Context, id string) (*rest.Config, error)
 }
 
 // Claimer is implemented by provisioners that keep warm, unowned sandboxes:
@@ -67,13 +73,4 @@ type Provisioner interface {
 // session and chapter and returns it with the learner's credentials.
 type Claimer interface {
 	Claim(ctx context.Context, id string, spec Spec) (*Sandbox, error)
-}
-
-// SetupCredentials is implemented by every provisioner: SetupConfig returns
-// credentials that can do anything a chapter's setup needs inside sandbox
-// id (quota, limit ranges, objects in each of its namespaces; on a cluster
-// of the learner's own, its cluster-scoped objects) and nothing outside it.
-// They are never given to the learner.
-type SetupCredentials interface {
-	SetupConfig(ctx context.Context, id string) (*rest.Config, error)
 }

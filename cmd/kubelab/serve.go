@@ -56,16 +56,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer be.close()
-	creds, err := labshell.Credentials(be.prov)
-	if err != nil {
-		return err
-	}
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
 	reg := prometheus.NewRegistry()
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
 		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
-		Prepare: labshell.Setup(cat, be.jails, creds),
+		Prepare: labshell.Setup(cat, be.jails, be.prov),
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes,
 		PoolSize:   poolSizes(cat, cfg.PoolSize),

@@ -6,7 +6,6 @@ package labshell
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -24,10 +23,16 @@ type ScriptRunner interface {
 	Run(ctx context.Context, spec jail.Spec, script string) ([]byte, error)
 }
 
+// SetupCredentials gives a sandbox's setup credentials (every
+// sandbox.Provisioner does).
+type SetupCredentials interface {
+	SetupConfig(ctx context.Context, id string) (*rest.Config, error)
+}
+
 // Setup returns the Manager's Prepare step: it runs the setup of every
 // task of the session's chapter, in task order, in a jail holding the
 // sandbox's setup credentials (never the learner's).
-func Setup(cat *labs.Catalog, jails ScriptRunner, creds sandbox.SetupCredentials) sandbox.PrepareFunc {
+func Setup(cat *labs.Catalog, jails ScriptRunner, creds SetupCredentials) sandbox.PrepareFunc {
 	return func(ctx context.Context, s sandbox.Session, sb *sandbox.Sandbox) error {
 		ch, err := cat.Chapter(s.Chapter)
 		if err != nil {
@@ -85,13 +90,4 @@ func specFor(id, chapter string, sb *sandbox.Sandbox, cfg *rest.Config) jail.Spe
 	return jail.Spec{ID: id, Server: cfg.Host, CAData: ca, Token: token,
 		CertData: cfg.CertData, KeyData: cfg.KeyData,
 		Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: chapter}
-}
-
-// Credentials is the provisioner's SetupCredentials.
-func Credentials(p sandbox.Provisioner) (sandbox.SetupCredentials, error) {
-	c, ok := p.(sandbox.SetupCredentials)
-	if !ok {
-		return nil, errors.New("the sandbox backend cannot run chapter setup")
-	}
-	return c, nil
 }

@@ -224,5 +224,3 @@ type info struct {
 func (i info) Info(m string)            { i.l.Debug(m, "v", int(i.v)) }
 func (i info) Infof(f string, a ...any) { i.l.Debug(fmt.Sprintf(f, a...), "v", int(i.v)) }
 func (i info) Enabled() bool            { return i.v == 0 }
-
-var _ sandbox.SetupCredentials = (*Provisioner)(nil)

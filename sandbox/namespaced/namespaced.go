@@ -88,7 +88,6 @@ type entry struct {
 
 var _ sandbox.Provisioner = (*Provisioner)(nil)
 var _ sandbox.Claimer = (*Provisioner)(nil)
-var _ sandbox.SetupCredentials = (*Provisioner)(nil)
 
 // New returns a Provisioner for the cluster o.Config administers.
 func New(o Options) *Provisioner {
