@@ -163,6 +163,13 @@ func New(opts Options) (*Jail, error) {
 	if err := os.Chmod(opts.StateDir, 0o711); err != nil {
 		return nil, fmt.Errorf("chmod jail state dir: %w", err)
 	}
+	if j.asRoot && !reachableByOthers(fwd) {
+		// bwrap opens the forwarder as the jail's unprivileged uid, which cannot
+		// pass a private directory (`go run` builds under a 0700 one).
+		if opts.Forwarder[0], err = shareForwarder(fwd, opts.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	j.opts = opts
 	if kubectl, err := exec.LookPath(cmpOr(opts.Kubectl, "kubectl")); err == nil {
 		out, err := exec.Command(kubectl, "completion", "bash").Output()
@@ -639,4 +646,65 @@ func safeName(s string) string {
 		return "shell"
 	}
 	return b.String()
+}
+
+// reachableByOthers reports whether any user may run path: every parent
+// directory searchable and the file readable and executable by others.
+func reachableByOthers(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o005 != 0o005 {
+		return false
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil || di.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if dir == filepath.Dir(dir) {
+			return true
+		}
+	}
+}
+
+// shareForwarder makes the forwarder binary reachable under dir (a hard
+// link, or a copy across file systems) and returns its path there.
+func shareForwarder(src, dir string) (string, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", fmt.Errorf("forwarder binary: %w", err)
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("forwarder-%d-%d", fi.Size(), fi.ModTime().UnixNano()))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	tmp := dst + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.Link(src, tmp); err != nil {
+		if err := copyExecutable(src, tmp); err != nil {
+			return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+	}
+	return dst, nil
+}
+
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -444,3 +444,32 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
 }
+
+// TestForwarderInAPrivateDirectory: `go run` builds kubelab under a 0700
+// directory that the jail's unprivileged uid cannot pass; as root the jail
+// still starts, and its kubectl reaches the API server through the
+// forwarder.
+func TestForwarderInAPrivateDirectory(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root, as the suite does (scripts/test)")
+	}
+	opts := jailtest.Options(t)
+	private := filepath.Join(t.TempDir(), "exe")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fwd := filepath.Join(private, "kubelab")
+	if err := os.Link(opts.Forwarder[0], fwd); err != nil {
+		t.Fatal(err)
+	}
+	opts.Forwarder[0] = fwd
+	j := jailtest.New(t, opts)
+	api := newAPIServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := j.Run(ctx, api.spec(t), `kubectl get --raw /version`)
+	if err != nil {
+		t.Fatalf("jailed kubectl with a forwarder from a private directory: %v\n%s", err, out)
+	}
+}
