@@ -40,8 +40,8 @@ func (c *testClient) do(t *testing.T, method, path string, v any) (*http.Respons
 	return c.raw(t, method, path, body, nil)
 }
 
-// raw sends body as JSON; header entries override the defaults, and an
-// empty value removes a header.
+// raw sends body as JSON; header entries override the defaults (Host too),
+// and an empty value removes a header.
 func (c *testClient) raw(t *testing.T, method, path, body string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	var r io.Reader
@@ -57,6 +57,10 @@ func (c *testClient) raw(t *testing.T, method, path, body string, header map[str
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		if v == "" {
 			req.Header.Del(k)
 		} else {

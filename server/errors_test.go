@@ -40,7 +40,7 @@ func TestErrorSentences(t *testing.T) {
 		{"errNotJSON", errNotJSON}, {"errMalformedJSON", errMalformedJSON}, {"errBadEmail", errBadEmail},
 		{"errShortPassword", errShortPassword}, {"errLongPassword", errLongPassword}, {"errBadName", errBadName},
 		{"errEmailTaken", errEmailTaken}, {"errBadLogin", errBadLogin}, {"errTooManyLogins", errTooManyLogins},
-		{"errCrossSite", errCrossSite},
+		{"errCrossSite", errCrossSite}, {"errUnknownHost", errUnknownHost},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

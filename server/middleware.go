@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -60,6 +59,7 @@ func (s *Server) newEcho() *echo.Echo {
 		},
 	}))
 	e.Use(middleware.Recover())
+	e.Use(s.knownHost)
 	e.Use(middleware.BodyLimit(maxBody))
 	e.Use(s.securityHeaders)
 	e.Use(s.authenticate)
@@ -112,16 +112,3 @@ func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 // errCrossSite names no origin: the sentence is the same for every refusal.
 var errCrossSite = errStatus(http.StatusForbidden,
 	"The request was refused because it did not come from a kubelab page. Reload the page and try again.")
-
-// originAllowed reports whether origin is kubelab's own: the public URL when
-// configured, otherwise the host the request was addressed to.
-func (s *Server) originAllowed(r *http.Request, origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if s.public != nil {
-		return strings.EqualFold(u.Scheme, s.public.Scheme) && strings.EqualFold(u.Host, s.public.Host)
-	}
-	return strings.EqualFold(u.Host, r.Host)
-}

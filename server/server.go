@@ -46,6 +46,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; empty: the TCP peer is the client.
 	TrustedProxies []*net.IPNet
+	// AllowedHosts are further host names kubelab answers to when PublicURL
+	// is empty (localhost names and IP addresses always are).
+	AllowedHosts []string
 	// FrameAncestors is the CSP frame-ancestors value; default 'none'.
 	FrameAncestors string
 
@@ -121,7 +124,7 @@ func New(opts Options) (*Server, error) {
 	s.live = newLiveGrading(s)
 	sub := opts.Sandboxes.Subscribe()
 	s.background.Go(func() { s.followSandboxEvents(sub) })
-	s.upgrader = terminal.Upgrader(opts.PublicURL)
+	s.upgrader = terminal.Upgrader(s.browserOriginAllowed)
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -32,9 +32,10 @@ func TestMain(m *testing.M) {
 // PostgreSQL database, the package's simulated cluster, namespaced
 // sandboxes and the bundled chapters.
 type testStack struct {
-	srv   *Server
-	url   string
-	store *store.Store
+	srv    *Server
+	url    string
+	store  *store.Store
+	shells *atomic.Int64 // learner shells started
 }
 
 // stackOption changes the sandbox manager of a test stack.
@@ -72,6 +73,7 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 		o(&mo)
 	}
 	mgr := sandbox.NewManager(mo)
+	shells := new(atomic.Int64)
 	srv, err := New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: cl.AdminConfig(), Terminals: terminal.NewManager(terminal.Options{Log: log}),
 		Assets: os.DirFS("../frontend"), Ready: cl.Ready,
@@ -80,6 +82,7 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 			if err != nil {
 				return nil, err
 			}
+			shells.Add(1)
 			return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
 		}})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
@@ -95,7 +98,7 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 		cancel()
 		<-done
 	})
-	return &testStack{srv: srv, url: hs.URL, store: st}
+	return &testStack{srv: srv, url: hs.URL, store: st, shells: shells}
 }
 
 func (ts *testStack) client(t *testing.T) *testClient { return newTestClient(t, ts.url) }

@@ -15,9 +15,13 @@ import (
 type ShellStarter func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error)
 
 // terminal attaches the caller to their session's shell over a websocket.
-// Authentication, ownership and readiness are checked before the upgrade,
-// so a stranger gets the same 404 as for a missing session.
+// Origin, authentication, ownership and readiness are checked before the
+// shell starts, so a cross-site page starts nothing and a stranger gets the
+// same 404 as for a missing session.
 func (s *Server) terminal(c echo.Context) error {
+	if !s.browserOriginAllowed(c.Request()) {
+		return errCrossSite
+	}
 	ss, _, err := s.ownedSession(c)
 	if err != nil {
 		return err

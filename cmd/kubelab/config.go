@@ -143,6 +143,7 @@ type serveConfig struct {
 	commonConfig
 	Addr           string
 	PublicURL      string
+	AllowedHosts   string
 	Dev            bool
 	AdminEmail     string
 	Kubeconfig     string
@@ -169,6 +170,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	c.commonConfig.register(f)
 	f.str(&c.Addr, "addr", ":8080", "address to listen on")
 	f.str(&c.PublicURL, "public-url", "", "URL browsers use to reach kubelab (sets Secure cookies for https and the allowed Origin); empty: the request's host")
+	f.str(&c.AllowedHosts, "allowed-hosts", defaultAllowedHosts(), "comma-separated host names kubelab answers to when --public-url is empty, besides localhost and IP addresses (default: this machine's name)")
 	f.boolean(&c.Dev, "dev", false, "development mode: serve frontend files and lessons from disk, re-read on every request")
 	f.str(&c.AdminEmail, "admin-email", "admin@localhost", "email of the admin account created on first start (password from KUBELAB_ADMIN_PASSWORD, or generated and printed once)")
 	f.str(&c.Kubeconfig, "kubeconfig", "", "use this cluster for sandboxes instead of the embedded simulated cluster")
@@ -187,6 +189,24 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.str(&c.FrameAncestors, "frame-ancestors", "'none'", "CSP frame-ancestors: who may embed kubelab in a frame, e.g. https://course.example.com")
 	c.AdminPassword = getenv("KUBELAB_ADMIN_PASSWORD")
 	return f, c
+}
+
+// defaultAllowedHosts is this machine's own name: a learner on the LAN may
+// open http://NAME:8080, and a rebinding attacker cannot own that name.
+func defaultAllowedHosts() string {
+	name, _ := os.Hostname()
+	return name
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // redactURL hides the password of a database URL.
@@ -218,6 +238,7 @@ func (c *serveConfig) logValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr), slog.String("data_dir", c.DataDir),
 		slog.String("database_url", redactURL(c.DatabaseURL)), slog.String("public_url", c.PublicURL),
+		slog.String("allowed_hosts", c.AllowedHosts),
 		slog.Bool("dev", c.Dev), slog.String("log_format", c.LogFormat), slog.String("log_level", c.LogLevel),
 		slog.String("admin_email", c.AdminEmail), slog.String("admin_password", pw),
 		slog.String("kubeconfig", c.Kubeconfig), slog.String("sandbox", c.Sandbox), slog.String("shell", c.Shell),
@@ -263,11 +284,7 @@ func (c *serveConfig) validate() error {
 // parseNets reads a comma-separated list of IP addresses and CIDRs.
 func parseNets(list string) ([]*net.IPNet, error) {
 	var nets []*net.IPNet
-	for _, item := range strings.Split(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
+	for _, item := range splitList(list) {
 		if !strings.Contains(item, "/") {
 			ip := net.ParseIP(item)
 			if ip == nil {

@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The server subscribes to the manager's events, so it is made first.
 	srv, err := server.New(server.Options{
 		TrustedProxies: proxies,
-		Store:          st, Log: log, PublicURL: cfg.PublicURL, Dev: cfg.Dev, Assets: assets,
+		Store:          st, Log: log, PublicURL: cfg.PublicURL, AllowedHosts: splitList(cfg.AllowedHosts), Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: be.admin, Terminals: terms, Ready: be.ready,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),

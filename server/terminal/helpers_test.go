@@ -88,7 +88,7 @@ func (h *harness) dropConnections() {
 func newHarness(t testing.TB, opts terminal.Options, start func() (terminal.Process, error)) *harness {
 	t.Helper()
 	h := &harness{t: t, mgr: terminal.NewManager(opts), start: start, serveErr: make(chan error, 100), mux: http.NewServeMux()}
-	up := terminal.Upgrader("")
+	up := terminal.Upgrader(func(*http.Request) bool { return true }) // origins are the server's test
 	h.srv = httptest.NewServer(h.mux)
 	h.mux.HandleFunc("/term", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -290,36 +289,6 @@ func TestHostileFramesCloseCleanly(t *testing.T) {
 			d := h.dial(key, false, 0)
 			d.send("echo still-$((6*7))\n")
 			d.waitOutput("still-42")
-		})
-	}
-}
-
-func TestUpgraderChecksOrigin(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		public, host, origin string
-		want                 bool
-	}{
-		{"https://labs.example.com", "labs.example.com", "https://labs.example.com", true},
-		{"https://labs.example.com", "labs.example.com", "https://LABS.example.com", true},
-		{"https://labs.example.com", "labs.example.com", "http://labs.example.com", false},
-		{"https://labs.example.com", "labs.example.com", "https://evil.example.com", false},
-		{"https://labs.example.com:8443", "labs.example.com:8443", "https://labs.example.com", false},
-		{"https://labs.example.com", "labs.example.com", "", true},
-		{"", "127.0.0.1:8080", "http://127.0.0.1:8080", true},
-		{"", "127.0.0.1:8080", "http://localhost:8080", false},
-		{"", "127.0.0.1:8080", "null", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.public+" "+tt.origin, func(t *testing.T) {
-			t.Parallel()
-			r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+tt.host+"/x", nil)
-			if tt.origin != "" {
-				r.Header.Set("Origin", tt.origin)
-			}
-			if got := terminal.Upgrader(tt.public).CheckOrigin(r); got != tt.want {
-				t.Errorf("CheckOrigin = %v, want %v", got, tt.want)
-			}
 		})
 	}
 }
