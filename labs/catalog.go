@@ -222,7 +222,12 @@ func (c *Catalog) Asset(chapterID, name string) ([]byte, string, error) {
 	if !ok {
 		return nil, "", notFound
 	}
-	data, err := fs.ReadFile(c.fsys, path.Join(e.ch.Dir, name))
+	// A link made after loading (the folder is read live) is refused too.
+	file := path.Join(e.ch.Dir, name)
+	if fi, err := fs.Lstat(c.fsys, file); err != nil || !fi.Mode().IsRegular() {
+		return nil, "", notFound
+	}
+	data, err := fs.ReadFile(c.fsys, file)
 	if err != nil {
 		return nil, "", notFound
 	}

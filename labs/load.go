@@ -112,6 +112,7 @@ func (l *loader) chapter(dir string) *Chapter {
 		l.ps.add(dir, 0, "read folder: %v", err)
 		return ch
 	}
+	l.symlinks(dir)
 	hasTasks := false
 	for _, e := range entries {
 		name := e.Name()
@@ -134,6 +135,24 @@ func (l *loader) chapter(dir string) *Chapter {
 		l.ps.add(dir, 0, "missing tasks.yaml")
 	}
 	return ch
+}
+
+// symlinks reports every symbolic link under a chapter folder. Assets are
+// served without login, so a link (to a kubeconfig, to /etc/shadow, to the
+// chapter's own tasks.yaml) would publish whatever it points at.
+func (l *loader) symlinks(dir string) {
+	err := fs.WalkDir(l.fsys, dir, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			l.ps.add(name, 0, "symbolic links are not allowed in a chapter folder: copy the file in instead")
+		}
+		return nil
+	})
+	if err != nil {
+		l.ps.add(dir, 0, "read folder: %v", err)
+	}
 }
 
 func (l *loader) chapterYAML(ch *Chapter, slug string) {

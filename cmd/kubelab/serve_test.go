@@ -278,7 +278,8 @@ func BenchmarkServeStartToReady(b *testing.B) {
 }
 
 // TestServeRefusesAnInvalidLab: a broken chapter stops kubelab at start,
-// naming the file and line, before anything listens.
+// naming the file and line, before anything listens. A symlinked asset (an
+// attack: assets are served without login) is one of the problems.
 func TestServeRefusesAnInvalidLab(t *testing.T) {
 	t.Parallel()
 	labsDir := t.TempDir()
@@ -296,13 +297,17 @@ func TestServeRefusesAnInvalidLab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.Symlink("/etc/shadow", filepath.Join(chapter, "leak.png")); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(kubelabBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", labsDir)
 	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("serve started with a broken lab:\n%s", out)
 	}
-	for _, want := range []string{"refusing to start", "01-broken/chapter.yaml:3", "colour", "01-broken/tasks.yaml:"} {
+	for _, want := range []string{"refusing to start", "01-broken/chapter.yaml:3", "colour", "01-broken/tasks.yaml:",
+		"01-broken/leak.png: symbolic links are not allowed"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

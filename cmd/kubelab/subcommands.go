@@ -50,7 +50,13 @@ func forwardCmd(ctx context.Context, args []string) error {
 func loadCatalog(dir string) (*labs.Catalog, map[string]*grader.Program, error) {
 	var fsys fs.FS = labs.Bundled()
 	if dir != "" {
-		fsys = os.DirFS(dir)
+		// Through os.Root no path, link or "..", can lead outside dir. The
+		// root stays open for the process: the catalog reads assets from it.
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open labs folder: %w", err)
+		}
+		fsys = root.FS()
 	}
 	cat, err := labs.Load(fsys, labs.Options{CompileCheck: grader.CompileCheck})
 	if err != nil {
