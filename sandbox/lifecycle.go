@@ -32,7 +32,8 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 // at once: provisioning (a warm sandbox is claimed, or one is created, and the
 // chapter's setup runs, in the background), queued with its position, or
 // the session already under way. It returns ErrCapacity when owner already
-// holds MaxPerUser sessions.
+// holds MaxPerUser sessions, and ErrGuestCapacity when owner is a guest and
+// guests hold MaxGuests sessions.
 func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Session, error) {
 	now := m.o.Now()
 	r := Record{
@@ -45,7 +46,7 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 	if !pooled {
 		r.SandboxID = newID()
 	}
-	r, existing, err := m.o.Store.StartSandboxSession(ctx, r, Admission{MaxPerUser: m.o.MaxPerUser, MaxTotal: m.o.MaxTotal})
+	r, existing, err := m.o.Store.StartSandboxSession(ctx, r, Admission{MaxPerUser: m.o.MaxPerUser, MaxTotal: m.o.MaxTotal, MaxGuests: m.o.MaxGuests})
 	if err != nil || existing || r.Status != StatusProvisioning {
 		if pooled {
 			m.returnWarm(ch.Size, r.SandboxID)

@@ -82,6 +82,7 @@ type ManagerOptions struct {
 	IdleTTL     time.Duration  // 0: no idle expiry
 	MaxPerUser  int            // live sessions per owner; default 3
 	MaxTotal    int            // live sessions overall; further starts queue; default 200
+	MaxGuests   int            // live and queued sessions of guests; default MaxTotal/2
 	PoolSize    map[string]int // warm sandboxes per size class (needs a Claimer)
 	Tick        time.Duration  // reaper and queue period; default 1s
 	WarnBefore  time.Duration  // "expiring" event this long before expiry; default 5m
@@ -142,6 +143,7 @@ func NewManager(o ManagerOptions) *Manager {
 	o.ExtendBy = cmpOr(o.ExtendBy, 30*time.Minute)
 	o.MaxPerUser = cmpOr(o.MaxPerUser, 3)
 	o.MaxTotal = cmpOr(o.MaxTotal, 200)
+	o.MaxGuests = cmpOr(o.MaxGuests, max(1, o.MaxTotal/2))
 	o.Tick = cmpOr(o.Tick, time.Second)
 	o.WarnBefore = cmpOr(o.WarnBefore, 5*time.Minute)
 	if o.Now == nil {

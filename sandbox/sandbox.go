@@ -16,6 +16,9 @@ import (
 var (
 	ErrNotFound = errors.New("sandbox not found")
 	ErrCapacity = errors.New("no sandbox capacity")
+	// ErrGuestCapacity: guests hold their whole share of sandboxes; the
+	// rest is kept for registered learners.
+	ErrGuestCapacity = errors.New("no sandbox capacity left for guests")
 )
 
 // Spec is what a chapter asks of its environment.

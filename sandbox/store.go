@@ -41,6 +41,10 @@ type Filter struct {
 type Admission struct {
 	MaxPerUser int // live and queued sessions per owner
 	MaxTotal   int // live sessions overall; beyond it a new session is queued
+	// MaxGuests bounds the live and queued sessions of guest accounts
+	// overall (the store knows which owners are guests); a guest's start
+	// beyond it gets ErrGuestCapacity. 0: no separate bound.
+	MaxGuests int
 }
 
 // FinishIf narrows Store.FinishSandboxSession to expiry: zero fields do not
@@ -59,7 +63,8 @@ type Store interface {
 	// StartSandboxSession inserts r (status provisioning, or queued when
 	// MaxTotal live sessions exist) unless the owner already has a live or
 	// queued session of the chapter, which it returns with existing true. An
-	// owner at MaxPerUser gets ErrCapacity.
+	// owner at MaxPerUser gets ErrCapacity; a guest past MaxGuests,
+	// ErrGuestCapacity.
 	StartSandboxSession(ctx context.Context, r Record, a Admission) (_ Record, existing bool, _ error)
 	GetSandboxSession(ctx context.Context, id string) (Record, error)
 	ListSandboxSessions(ctx context.Context, f Filter) ([]Record, error)

@@ -184,6 +184,7 @@ var (
 	errEmailTaken      = errStatus(http.StatusConflict, "An account with this email already exists. Log in instead.")
 	errBadLogin        = errStatus(http.StatusUnauthorized, "Wrong email or password. Check both and try again.")
 	errTooManyLogins   = errStatus(http.StatusTooManyRequests, "Too many failed log-ins. Wait a few minutes, then try again.")
+	errTooManyAccounts = errStatus(http.StatusTooManyRequests, "Too many new accounts from here just now. Wait a minute, then try again.")
 )
 
 // currentUser returns the authenticated user or a 401.
@@ -198,17 +199,27 @@ func (s *Server) secureCookies() bool { return s.public != nil && s.public.Schem
 
 // startLoginSession creates a login session for u and sets its cookie.
 func (s *Server) startLoginSession(c echo.Context, u store.User) error {
-	token, hash := NewToken("")
-	expires := time.Now().Add(s.opts.SessionAbsolute)
+	token, hash, expires := s.newLoginSession()
 	if err := s.store.CreateLoginSession(c.Request().Context(), u.ID, hash, expires); err != nil {
 		return fmt.Errorf("create login session for %s: %w", u.ID, err)
 	}
+	s.setSessionCookie(c, u, token, expires)
+	return nil
+}
+
+// newLoginSession returns a fresh login session's cookie token, the hash the
+// store keeps, and its absolute expiry.
+func (s *Server) newLoginSession() (token string, hash []byte, expires time.Time) {
+	token, hash = NewToken("")
+	return token, hash, time.Now().Add(s.opts.SessionAbsolute)
+}
+
+func (s *Server) setSessionCookie(c echo.Context, u store.User, token string, expires time.Time) {
 	c.SetCookie(&http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: expires,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(),
 	})
 	c.Set(ctxUser, &u)
-	return nil
 }
 
 func (s *Server) clearSessionCookie(c echo.Context) {
@@ -268,6 +279,16 @@ func validateCredentials(in credentialsJSON) (email, name string, err error) {
 	return email, name, nil
 }
 
+// admitAnonymous applies the entry limits to a request that creates an
+// account (sign-up, guest), answering 429 with Retry-After when over.
+func (s *Server) admitAnonymous(c echo.Context) error {
+	if wait := s.entries.admit(c.RealIP()); wait > 0 {
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		return errTooManyAccounts
+	}
+	return nil
+}
+
 func (s *Server) signup(c echo.Context) error {
 	var in credentialsJSON
 	if err := bindJSON(c, &in); err != nil {
@@ -277,13 +298,27 @@ func (s *Server) signup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The limit also bounds how fast anyone can learn which emails have
+	// accounts from the 409 below.
+	if err := s.admitAnonymous(c); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
+	hash, err := s.passwords.hash(ctx, in.Password)
+	if err != nil {
+		return fmt.Errorf("hash password of %s: %w", email, err)
+	}
 	var u store.User
 	if cur := userOf(c); cur != nil && cur.Guest {
-		// A guest who signs up keeps their progress: claim the guest account.
-		u, err = s.store.ClaimGuest(ctx, cur.ID, email, name, HashPassword(in.Password))
+		// A guest who signs up keeps their progress: claim the guest
+		// account. Its old cookies die; this request gets a fresh one.
+		token, tokenHash, expires := s.newLoginSession()
+		if u, err = s.store.ClaimGuest(ctx, cur.ID, email, name, hash, tokenHash, expires); err == nil {
+			s.setSessionCookie(c, u, token, expires)
+			return c.JSON(http.StatusCreated, toUserJSON(u))
+		}
 	} else {
-		u, err = s.store.CreateUser(ctx, store.NewUser{Email: email, Name: name, PasswordHash: HashPassword(in.Password)})
+		u, err = s.store.CreateUser(ctx, store.NewUser{Email: email, Name: name, PasswordHash: hash})
 	}
 	if errors.Is(err, store.ErrConflict) {
 		return errEmailTaken
@@ -306,25 +341,37 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return errBadEmail
 	}
-	ip := c.RealIP()
-	if wait := s.limits.blocked(email, ip); wait > 0 {
+	attempt := loginAttempt{email: email, ip: c.RealIP()}
+	if ck, err := c.Cookie(deviceCookie); err == nil {
+		attempt.device = s.limits.device(email, ck.Value)
+	}
+	if wait := s.limits.blocked(attempt); wait > 0 {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		return errTooManyLogins
 	}
-	u, hash, err := s.store.UserByEmail(c.Request().Context(), email)
+	ctx := c.Request().Context()
+	u, hash, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		checkPassword(dummyHash, in.Password)
-		s.limits.fail(email, ip)
-		return errBadLogin
+		hash = dummyHash // the same work, so timing does not tell
 	case err != nil:
 		return fmt.Errorf("look up user %s: %w", email, err)
 	}
-	if !checkPassword(hash, in.Password) {
-		s.limits.fail(email, ip)
+	ok, err := s.passwords.check(ctx, hash, in.Password)
+	if err != nil {
+		return fmt.Errorf("check password of %s: %w", email, err)
+	}
+	if !ok || u.ID == "" {
+		s.limits.fail(attempt)
 		return errBadLogin
 	}
-	s.limits.succeed(email)
+	s.limits.succeed(attempt)
+	if attempt.device == "" {
+		c.SetCookie(&http.Cookie{
+			Name: deviceCookie, Value: s.limits.newDevice(email), Path: "/api/v1/auth/login",
+			MaxAge: int(deviceLifetime.Seconds()), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(),
+		})
+	}
 	if err := s.startLoginSession(c, u); err != nil {
 		return err
 	}
@@ -354,6 +401,9 @@ func (s *Server) guest(c echo.Context) error {
 	}
 	name, err := cleanName(in.Name, "Guest")
 	if err != nil {
+		return err
+	}
+	if err := s.admitAnonymous(c); err != nil {
 		return err
 	}
 	u, err := s.store.CreateGuest(c.Request().Context(), name)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"testing"
 )
 
@@ -77,4 +78,31 @@ func (c *testClient) raw(t *testing.T, method, path, body string, header map[str
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return res, data
+}
+
+// cookie returns the value of the client's cookie name for the server's root.
+func (c *testClient) cookie(t *testing.T, name string) string {
+	t.Helper()
+	u, err := url.Parse(c.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	t.Fatalf("no cookie %s", name)
+	return ""
+}
+
+// setCookie gives the client a cookie for the server's root, as a planted
+// or copied cookie would be.
+func (c *testClient) setCookie(t *testing.T, name, value string) {
+	t.Helper()
+	u, err := url.Parse(c.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
 }

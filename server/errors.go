@@ -48,7 +48,10 @@ var (
 	errSandboxNotReady = errStatus(http.StatusConflict, "The sandbox is not ready yet. Wait until it is, then try again.")
 	errExtendLimit     = errStatus(http.StatusConflict,
 		"This session has reached its longest allowed lifetime and cannot be extended further. Start a new one when it ends.")
-	// Only the per-learner cap refuses: over the global cap, starts queue.
+	// Guests have a share of the sandboxes; past it they are refused (the
+	// rest is kept for registered learners). Over the global cap, starts queue.
+	errGuestLimit = errStatus(http.StatusServiceUnavailable,
+		"Every sandbox kept for guests is in use just now. Sign up (it is free) to get one, or try again in a few minutes.")
 	errLabLimit = errStatus(http.StatusConflict,
 		"You already have as many labs running as you may: end one (End on its chapter page) to start this one.")
 )
@@ -127,6 +130,8 @@ func domainStatus(err error) (int, string) {
 		he = errSandboxNotReady
 	case errors.Is(err, sandbox.ErrCapacity):
 		he = errLabLimit
+	case errors.Is(err, sandbox.ErrGuestCapacity):
+		he = errGuestLimit
 	default:
 		he = errInternal
 	}

@@ -40,7 +40,7 @@ func TestErrorSentences(t *testing.T) {
 		{"errNotJSON", errNotJSON}, {"errMalformedJSON", errMalformedJSON}, {"errBadEmail", errBadEmail},
 		{"errShortPassword", errShortPassword}, {"errLongPassword", errLongPassword}, {"errBadName", errBadName},
 		{"errEmailTaken", errEmailTaken}, {"errBadLogin", errBadLogin}, {"errTooManyLogins", errTooManyLogins},
-		{"errCrossSite", errCrossSite}, {"errUnknownHost", errUnknownHost},
+		{"errCrossSite", errCrossSite}, {"errUnknownHost", errUnknownHost}, {"errTooManyAccounts", errTooManyAccounts}, {"errGuestLimit", errGuestLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +70,7 @@ func TestDomainStatus(t *testing.T) {
 		{sandbox.ErrExtendLimit, http.StatusConflict, errExtendLimit.message},
 		{sandbox.ErrNotReady, http.StatusConflict, errSandboxNotReady.message},
 		{sandbox.ErrCapacity, http.StatusConflict, errLabLimit.message},
+		{sandbox.ErrGuestCapacity, http.StatusServiceUnavailable, errGuestLimit.message},
 		// Internal conditions: a 500 that names nothing.
 		{sandbox.ErrStale, http.StatusInternalServerError, errInternal.message},
 		{store.ErrConflict, http.StatusInternalServerError, errInternal.message},

@@ -49,6 +49,8 @@ type Options struct {
 	// AllowedHosts are further host names kubelab answers to when PublicURL
 	// is empty (localhost names and IP addresses always are).
 	AllowedHosts []string
+	// EntryLimits bound sign-ups and guest creation; zero: the defaults.
+	EntryLimits EntryLimits
 	// FrameAncestors is the CSP frame-ancestors value; default 'none'.
 	FrameAncestors string
 
@@ -84,7 +86,10 @@ type Server struct {
 	echo    *echo.Echo
 	pages   *pages // the error page comes from here; nil until pageRoutes
 	limits  *loginLimiter
-	ready   readiness
+	entries *entryLimiter
+	// passwords runs password hashing a few at a time.
+	passwords *passwordWork
+	ready     readiness
 
 	sandboxes *sandbox.Manager
 	programs  map[string]*grader.Program
@@ -119,6 +124,7 @@ func New(opts Options) (*Server, error) {
 		opts.FrameAncestors = "'none'"
 	}
 	s := &Server{opts: opts, log: opts.Log, store: opts.Store, catalog: opts.Catalog, limits: newLoginLimiter(),
+		entries: newEntryLimiter(opts.EntryLimits), passwords: newPasswordWork(),
 		sandboxes: opts.Sandboxes, programs: opts.Programs, terminals: opts.Terminals, events: newHub()}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.live = newLiveGrading(s)

@@ -38,12 +38,12 @@ type testStack struct {
 	shells *atomic.Int64 // learner shells started
 }
 
-// stackOption changes the sandbox manager of a test stack.
-type stackOption func(*sandbox.ManagerOptions)
+// stackOption changes the sandbox manager or the server of a test stack.
+type stackOption func(*sandbox.ManagerOptions, *Options)
 
 // withPool keeps n warm sandboxes of the size class "small".
 func withPool(n int) stackOption {
-	return func(o *sandbox.ManagerOptions) { o.PoolSize = map[string]int{"small": n} }
+	return func(o *sandbox.ManagerOptions, _ *Options) { o.PoolSize = map[string]int{"small": n} }
 }
 
 func newTestStack(t *testing.T, opts ...stackOption) *testStack {
@@ -69,22 +69,24 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	j := jailtest.New(t, jailtest.Options(t))
 	mo := sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
 		Prepare: labshell.Setup(cat, j, prov)}
+	var so Options
 	for _, o := range opts {
-		o(&mo)
+		o(&mo, &so)
 	}
 	mgr := sandbox.NewManager(mo)
 	shells := new(atomic.Int64)
-	srv, err := New(Options{Store: st, Log: log, Catalog: cat, Programs: programs, Sandboxes: mgr,
-		ClusterConfig: cl.AdminConfig(), Terminals: terminal.NewManager(terminal.Options{Log: log}),
-		Assets: os.DirFS("../frontend"), Ready: cl.Ready,
-		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
-			ss, err := mgr.Session(ctx, session)
-			if err != nil {
-				return nil, err
-			}
-			shells.Add(1)
-			return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
-		}})
+	so.Store, so.Log, so.Catalog, so.Programs, so.Sandboxes = st, log, cat, programs, mgr
+	so.ClusterConfig, so.Terminals = cl.AdminConfig(), terminal.NewManager(terminal.Options{Log: log})
+	so.Assets, so.Ready = os.DirFS("../frontend"), cl.Ready
+	so.Shell = func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
+		ss, err := mgr.Session(ctx, session)
+		if err != nil {
+			return nil, err
+		}
+		shells.Add(1)
+		return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
+	}
+	srv, err := New(so)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(ctx) }()

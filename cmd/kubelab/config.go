@@ -154,6 +154,7 @@ type serveConfig struct {
 	PoolSize       int
 	MaxSandboxes   int
 	MaxPerUser     int
+	MaxGuests      int
 	SessionTTL     time.Duration
 	MaxSessionTTL  time.Duration
 	IdleTimeout    time.Duration
@@ -181,6 +182,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.integer(&c.PoolSize, "pool-size", 2, "warm sandboxes kept ready per size class")
 	f.integer(&c.MaxSandboxes, "max-sandboxes", 200, "sandboxes alive at once; further learners queue")
 	f.integer(&c.MaxPerUser, "max-per-user", 3, "sandboxes one learner may hold at once")
+	f.integer(&c.MaxGuests, "max-guest-sandboxes", 0, "sandboxes guests may hold (live and queued) all together; the rest is kept for registered learners; 0: half of --max-sandboxes")
 	f.duration(&c.SessionTTL, "session-ttl", time.Hour, "lifetime of a sandbox")
 	f.duration(&c.MaxSessionTTL, "max-session-ttl", 4*time.Hour, "how far extending may push a sandbox's lifetime")
 	f.duration(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "a sandbox nobody touched for this long is ended")
@@ -244,6 +246,7 @@ func (c *serveConfig) logValue() slog.Value {
 		slog.String("kubeconfig", c.Kubeconfig), slog.String("sandbox", c.Sandbox), slog.String("shell", c.Shell),
 		slog.Int("nodes", c.Nodes), slog.Int("pool_size", c.PoolSize),
 		slog.Int("max_sandboxes", c.MaxSandboxes), slog.Int("max_per_user", c.MaxPerUser),
+		slog.Int("max_guest_sandboxes", c.MaxGuests),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("max_session_ttl", c.MaxSessionTTL),
 		slog.Duration("idle_timeout", c.IdleTimeout), slog.String("labs_dir", c.LabsDir),
 		slog.String("frame_ancestors", c.FrameAncestors), slog.String("trusted_proxies", c.TrustedProxies),
@@ -269,8 +272,8 @@ func (c *serveConfig) validate() error {
 	if _, err := parseNets(c.TrustedProxies); err != nil {
 		errs = append(errs, "--trusted-proxies: "+err.Error())
 	}
-	if c.Nodes < 1 || c.PoolSize < 0 || c.MaxSandboxes < 1 || c.MaxPerUser < 1 {
-		errs = append(errs, "--nodes, --max-sandboxes and --max-per-user must be at least 1, --pool-size at least 0")
+	if c.Nodes < 1 || c.PoolSize < 0 || c.MaxSandboxes < 1 || c.MaxPerUser < 1 || c.MaxGuests < 0 {
+		errs = append(errs, "--nodes, --max-sandboxes and --max-per-user must be at least 1, --pool-size and --max-guest-sandboxes at least 0")
 	}
 	if c.SessionTTL <= 0 || c.MaxSessionTTL < c.SessionTTL {
 		errs = append(errs, "--session-ttl must be positive and at most --max-session-ttl")

@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
 		Prepare: labshell.Setup(cat, be.jails, be.prov),
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
-		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes,
+		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes, MaxGuests: cfg.MaxGuests,
 		PoolSize:   poolSizes(cat, cfg.PoolSize),
 		Registerer: reg,
 	})

@@ -81,19 +81,36 @@ RETURNING `+userColumns, name))
 }
 
 // ClaimGuest turns guest userID into a full account with an email and a
-// password, keeping its id (and so its progress). ErrNotFound when userID is
-// not a guest; ErrConflict when the email is taken.
-func (s *Store) ClaimGuest(ctx context.Context, userID, email, name, passwordHash string) (User, error) {
+// password, keeping its id (and so its progress). In the same transaction
+// every credential the guest had is revoked and one new login session
+// (tokenHash, until absoluteExpiry) is made: whoever else holds the guest's
+// cookie (a shared workshop PC, a planted cookie) does not get the account.
+// ErrNotFound when userID is not a guest; ErrConflict when the email is taken.
+func (s *Store) ClaimGuest(ctx context.Context, userID, email, name, passwordHash string, tokenHash []byte, absoluteExpiry time.Time) (User, error) {
 	if err := checkID(userID); err != nil {
 		return User{}, fmt.Errorf("claim guest: %w", err)
 	}
 	email = normEmail(email)
-	u, err := scanUser(s.db.QueryRow(ctx, `
+	var u User
+	err := s.InTx(ctx, func(tx *Store) error {
+		var err error
+		u, err = scanUser(tx.db.QueryRow(ctx, `
 UPDATE users AS u SET email = $2, name = $3, password_hash = $4, is_guest = false
 WHERE id = $1 AND is_guest
 RETURNING `+userColumns, userID, email, name, passwordHash))
+		if err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.db.Exec(ctx, `DELETE FROM login_sessions WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("revoke login sessions: %w", err)
+		}
+		if _, err := tx.db.Exec(ctx, `DELETE FROM api_tokens WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("revoke API tokens: %w", err)
+		}
+		return tx.CreateLoginSession(ctx, userID, tokenHash, absoluteExpiry)
+	})
 	if err != nil {
-		return User{}, fmt.Errorf("claim guest %s as %s: %w", userID, email, mapErr(err))
+		return User{}, fmt.Errorf("claim guest %s as %s: %w", userID, email, err)
 	}
 	return u, nil
 }

@@ -78,6 +78,19 @@ func (s *Store) StartSandboxSession(ctx context.Context, r sandbox.Record, a san
 		if len(mine) >= a.MaxPerUser {
 			return fmt.Errorf("%s holds %d sessions: %w", r.Owner, len(mine), sandbox.ErrCapacity)
 		}
+		if a.MaxGuests > 0 {
+			var guest bool
+			var guests int
+			if err := tx.db.QueryRow(ctx, `SELECT
+    EXISTS (SELECT 1 FROM users WHERE id::text = $1 AND is_guest),
+    (SELECT count(*) FROM sandbox_sessions s JOIN users u ON u.id::text = s.owner
+     WHERE u.is_guest AND s.status = ANY($2))`, r.Owner, pendingStatuses).Scan(&guest, &guests); err != nil {
+				return fmt.Errorf("count guest sessions: %w", err)
+			}
+			if guest && guests >= a.MaxGuests {
+				return fmt.Errorf("guests hold %d sessions: %w", guests, sandbox.ErrGuestCapacity)
+			}
+		}
 		var live int
 		if err := tx.db.QueryRow(ctx, `SELECT count(*) FROM sandbox_sessions WHERE status = ANY($1)`, liveStatuses).Scan(&live); err != nil {
 			return fmt.Errorf("count live sessions: %w", err)

@@ -233,19 +233,29 @@ func TestGuests(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := st.ClaimGuest(ctx, g2.ID, "Taken@example.org", "x", "h"); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.ClaimGuest(ctx, g2.ID, "Taken@example.org", "x", "h", []byte("unused-"+t.Name()), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ClaimGuest with a taken email: %v, want ErrConflict", err)
 	}
-	if _, err := st.ClaimGuest(ctx, taken.ID, "new@example.org", "x", "h"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.ClaimGuest(ctx, taken.ID, "new@example.org", "x", "h", []byte("unused-"+t.Name()), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ClaimGuest of a non-guest: %v, want ErrNotFound", err)
 	}
-	if _, err := st.ClaimGuest(ctx, "00000000-0000-0000-0000-000000000000", "new@example.org", "x", "h"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.ClaimGuest(ctx, "00000000-0000-0000-0000-000000000000", "new@example.org", "x", "h", []byte("unused-"+t.Name()), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ClaimGuest of an unknown user: %v, want ErrNotFound", err)
 	}
 
-	c, err := st.ClaimGuest(ctx, g.ID, "Otter@Example.org", "Otter", "pw")
+	// The guest's cookie (a shared PC, a planted cookie) must not become the account.
+	if err := st.CreateLoginSession(ctx, g.ID, []byte("guest-cookie"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.ClaimGuest(ctx, g.ID, "Otter@Example.org", "Otter", "pw", []byte("fresh-cookie"), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatalf("ClaimGuest: %v", err)
+	}
+	if _, err := st.LoginSession(ctx, []byte("guest-cookie"), 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the guest's login session after the claim: %v, want ErrNotFound", err)
+	}
+	if u, err := st.LoginSession(ctx, []byte("fresh-cookie"), 0); err != nil || u.ID != g.ID {
+		t.Errorf("the claim's new login session: %v, %v", u, err)
 	}
 	if diff := cmp.Diff(store.User{ID: g.ID, Email: "otter@example.org", Name: "Otter"}, c, cmpopts.IgnoreFields(store.User{}, "CreatedAt")); diff != "" {
 		t.Errorf("ClaimGuest (-want +got):\n%s", diff)
@@ -253,7 +263,7 @@ func TestGuests(t *testing.T) {
 	if _, hash, err := st.UserByEmail(ctx, "otter@example.org"); err != nil || hash != "pw" {
 		t.Errorf("claimed guest: UserByEmail %v, hash %q", err, hash)
 	}
-	if _, err := st.ClaimGuest(ctx, g.ID, "again@example.org", "x", "h"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.ClaimGuest(ctx, g.ID, "again@example.org", "x", "h", []byte("unused-"+t.Name()), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ClaimGuest twice: %v, want ErrNotFound", err)
 	}
 }
