@@ -47,7 +47,9 @@ type Limits struct {
 	// Memory caps each process's address space (RLIMIT_AS, default 2 GiB;
 	// Go programs such as kubectl reserve more than they use).
 	Memory int64
-	// TmpSize caps each of /tmp and HOME (tmpfs size, default 64 MiB).
+	// TmpSize caps each of the jail's writable directories: /tmp, /var/tmp,
+	// /dev/shm and HOME (tmpfs size, default 64 MiB). Everything else the
+	// learner sees is read-only.
 	TmpSize int64
 }
 
@@ -194,7 +196,8 @@ func cmpOr(a, b string) string {
 // probe starts a trivial jail, so that a machine where user namespaces are
 // disabled fails at start with a clear message, not at the first learner.
 func (j *Jail) probe() error {
-	args := append(j.baseArgs(), "--", "/bin/sh", "-c", "echo ok")
+	args := append(j.baseArgs(), sealRoot...)
+	args = append(args, "--", "/bin/sh", "-c", "echo ok")
 	cmd := exec.Command(j.opts.Bwrap, args...)
 	cmd.SysProcAttr = j.sysProcAttr()
 	cmd.Env = []string{}
@@ -503,12 +506,12 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		args = append(args, "--perms", perms, op, fd, dest)
 		return nil
 	}
+	size := strconv.FormatInt(j.opts.Limits.TmpSize, 10)
 	args = append(args,
-		"--tmpfs", "/run",
 		"--ro-bind", dir, jailRun,
 		"--ro-bind", j.opts.Forwarder[0], jailForward,
-		"--perms", "1777", "--size", strconv.FormatInt(j.opts.Limits.TmpSize, 10), "--tmpfs", "/tmp",
-		"--size", strconv.FormatInt(j.opts.Limits.TmpSize, 10), "--tmpfs", jailHome,
+		"--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+		"--size", size, "--tmpfs", jailHome,
 		"--dir", jailHome+"/.kube",
 		"--chdir", jailHome,
 	)
@@ -537,6 +540,7 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	for k, v := range shellEnv(spec) {
 		args = append(args, "--setenv", k, v)
 	}
+	args = append(args, sealRoot...)
 	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != ""))
 
 	cmd := exec.Command(j.opts.Bwrap, args...)
@@ -550,8 +554,15 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	return p, nil
 }
 
-// baseArgs are the namespaces and the read-only system.
+// sealRoot ends the mount setup. The root is a tmpfs that bwrap sizes by
+// nothing; once /etc and the mount points are in place it becomes
+// read-only, leaving the sized tmpfs mounts as the only writable places.
+var sealRoot = []string{"--remount-ro", "/"}
+
+// baseArgs are the namespaces and the read-only system. The caller ends
+// its own mounts with sealRoot.
 func (j *Jail) baseArgs() []string {
+	size := strconv.FormatInt(j.opts.Limits.TmpSize, 10)
 	args := []string{
 		"--unshare-all",    // pid, net (loopback only), ipc, uts, cgroup
 		"--unshare-user",   // --unshare-all only tries it; we insist
@@ -563,8 +574,10 @@ func (j *Jail) baseArgs() []string {
 		"--ro-bind", "/usr", "/usr",
 		"--proc", "/proc",
 		"--dev", "/dev",
+		"--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+		"--remount-ro", "/dev", // bwrap's /dev is an unsized tmpfs too
 		"--dir", "/etc",
-		"--dir", "/var/tmp",
+		"--perms", "1777", "--size", size, "--tmpfs", "/var/tmp",
 	}
 	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
 		fi, err := os.Lstat(d)

@@ -15,15 +15,20 @@ import (
 // so that a learner cannot exhaust kubelab's file descriptors.
 const maxConns = 64
 
+// relayLogEvery spaces a relay's repeated warnings: a learner can open
+// and close connections in a loop far faster than anyone can read a log.
+const relayLogEvery = 10 * time.Second
+
 // relay serves a shell's unix socket outside the jail and passes each
 // connection through to the learner's API server, untouched.
 type relay struct {
 	ln       net.Listener
 	upstream string
-	log      *slog.Logger
 	slots    chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	refused  *rateLog // too many connections
+	dialErr  *rateLog // the API server is unreachable
 }
 
 func listenRelay(ctx context.Context, sock, upstream string, log *slog.Logger) (*relay, error) {
@@ -32,7 +37,11 @@ func listenRelay(ctx context.Context, sock, upstream string, log *slog.Logger) (
 		return nil, fmt.Errorf("listen on relay socket: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &relay{ln: ln, upstream: upstream, log: log, slots: make(chan struct{}, maxConns), cancel: cancel}
+	r := &relay{
+		ln: ln, upstream: upstream, slots: make(chan struct{}, maxConns), cancel: cancel,
+		refused: newRateLog(log, "api relay: too many connections", relayLogEvery),
+		dialErr: newRateLog(log, "api relay: dial api server", relayLogEvery),
+	}
 	r.wg.Add(1)
 	go r.serve(ctx)
 	return r, nil
@@ -41,14 +50,14 @@ func listenRelay(ctx context.Context, sock, upstream string, log *slog.Logger) (
 func (r *relay) serve(ctx context.Context) {
 	defer r.wg.Done()
 	for {
-		c, err := r.ln.Accept()
+		c, err := accept(ctx, r.ln)
 		if err != nil {
 			return
 		}
 		select {
 		case r.slots <- struct{}{}:
 		default:
-			r.log.Warn("api relay: too many connections", "max", maxConns)
+			r.refused.warn("max", maxConns)
 			c.Close()
 			continue
 		}
@@ -61,7 +70,7 @@ func (r *relay) serve(ctx context.Context) {
 			up, err := d.DialContext(dctx, "tcp", r.upstream)
 			cancel()
 			if err != nil {
-				r.log.Warn("api relay: dial api server", "err", err)
+				r.dialErr.warn("err", err)
 				c.Close()
 				return
 			}
@@ -75,6 +84,54 @@ func (r *relay) close() {
 	r.ln.Close()
 	r.cancel()
 	r.wg.Wait()
+	r.refused.flush()
+	r.dialErr.flush()
+}
+
+// rateLog writes one warning at most every interval and counts the ones
+// it holds back; the next line it writes carries that count.
+type rateLog struct {
+	log   *slog.Logger
+	msg   string
+	every time.Duration
+
+	mu         sync.Mutex
+	next       time.Time // when the next line may be written
+	suppressed int
+}
+
+func newRateLog(log *slog.Logger, msg string, every time.Duration) *rateLog {
+	return &rateLog{log: log, msg: msg, every: every}
+}
+
+// warn logs msg with args, unless a line went out less than every ago.
+func (l *rateLog) warn(args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Before(l.next) {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	l.next = now.Add(l.every)
+	n := l.suppressed
+	l.suppressed = 0
+	l.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	l.log.Warn(l.msg, args...)
+}
+
+// flush logs how many lines were held back since the last one, if any.
+func (l *rateLog) flush() {
+	l.mu.Lock()
+	n := l.suppressed
+	l.suppressed = 0
+	l.mu.Unlock()
+	if n > 0 {
+		l.log.Warn(l.msg, "suppressed", n)
+	}
 }
 
 // pipe copies both ways until both directions are done or ctx ends.
@@ -115,21 +172,18 @@ func Forward(ctx context.Context, listenAddr, socketPath string, ready io.Writer
 	}
 	defer ln.Close()
 	context.AfterFunc(ctx, func() { ln.Close() })
+	// ready stays open: were it stdout and closed, the next connection
+	// would get fd 1, and the Go runtime dies of SIGPIPE when a write to
+	// fd 1 fails, which a learner's reset connection makes happen.
 	if ready != nil {
 		if _, err := io.WriteString(ready, readyMessage+"\n"); err != nil {
 			return fmt.Errorf("forward: report ready: %w", err)
 		}
-		if c, ok := ready.(io.Closer); ok {
-			c.Close()
-		}
 	}
 	for {
-		c, err := ln.Accept()
+		c, err := accept(ctx, ln)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("forward: accept: %w", err)
+			return nil
 		}
 		go func() {
 			var d net.Dialer
@@ -140,5 +194,27 @@ func Forward(ctx context.Context, listenAddr, socketPath string, ready io.Writer
 			}
 			pipe(ctx, c, up)
 		}()
+	}
+}
+
+// accept waits for the next connection. It rides out errors such as
+// running out of file descriptors, which a learner can cause, and fails
+// only once ln is closed or ctx ends.
+func accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := ln.Accept()
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }

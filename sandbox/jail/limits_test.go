@@ -1,0 +1,132 @@
+package jail_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
+)
+
+// TestDiskIsBounded fills every directory a learner can reach with files
+// below the file size rlimit (64 MiB): the disk, not the rlimit, must stop
+// them, well before 200 MiB.
+func TestDiskIsBounded(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	tests := []struct {
+		dir  string
+		want []string // what dd may say
+	}{
+		{"/", []string{"Read-only file system", "Permission denied"}},
+		{"/etc", []string{"Read-only file system", "Permission denied"}},
+		{"/var/tmp", []string{"No space left on device"}},
+		{"/run", []string{"Read-only file system", "No space left on device"}},
+		{"/dev", []string{"Read-only file system", "Permission denied"}},
+		{"/dev/shm", []string{"No space left on device"}},
+		{"/tmp", []string{"No space left on device"}},
+		{"/home/learner", []string{"No space left on device"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			t.Parallel()
+			// 7 files of 32 MiB: 224 MiB in all.
+			script := fmt.Sprintf(`for i in 1 2 3 4 5 6 7; do dd if=/dev/zero of=%s/fill-$i bs=1M count=32 status=none; done`,
+				strings.TrimSuffix(tt.dir, "/"))
+			out, err := sharedJail(t).Run(t.Context(), api.spec(t), script)
+			var rerr *jail.RunError
+			if !errors.As(err, &rerr) {
+				t.Fatalf("wrote 224 MiB into %s (err %v):\n%s", tt.dir, err, out)
+			}
+			for _, w := range tt.want {
+				if strings.Contains(string(out), w) {
+					return
+				}
+			}
+			t.Errorf("writing into %s failed, but not for want of space (want one of %q):\n%s", tt.dir, tt.want, out)
+		})
+	}
+}
+
+// TestRelayRefusalsDoNotFloodTheLog holds every relay connection a shell
+// may have, then connects and closes in a loop: each refusal used to be a
+// log line. Each loop connection waits for the relay to close it, so that
+// every one of them is refused before the shell ends.
+func TestRelayRefusalsDoNotFloodTheLog(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	var logs lockedBuffer
+	opts := jailtest.Options(t)
+	opts.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	j := jailtest.New(t, opts)
+	const attempts = 2000
+	start := time.Now()
+	out, err := j.Run(t.Context(), api.spec(t), fmt.Sprintf(`
+for i in $(seq 64); do exec {held}<>/dev/tcp/127.0.0.1/6443; done
+sleep 0.5 # let the relay give the held connections their slots
+for i in $(seq %d); do exec {c}<>/dev/tcp/127.0.0.1/6443; read -r -t 1 -u $c _ || true; exec {c}<&-; done
+`, attempts))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+
+	lines, refusals := 0, 0
+	sc := bufio.NewScanner(bytes.NewReader(logs.Bytes()))
+	for sc.Scan() {
+		var rec struct {
+			Msg        string
+			Max        int
+			Suppressed int
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if rec.Msg != "api relay: too many connections" {
+			continue
+		}
+		lines++
+		refusals += rec.Suppressed
+		if rec.Max != 0 {
+			refusals++ // a refusal logged as it happened
+		}
+	}
+	// The first refusal, one per interval, and the count at the end.
+	if most := 2 + int(elapsed/jail.RelayLogEvery); lines > most {
+		t.Errorf("%d log lines about refused connections in %v, want at most %d", lines, elapsed, most)
+	}
+	// Connections still being set up when the loop started may have taken
+	// a slot for a moment.
+	if refusals < attempts-maxHeldSlack {
+		t.Errorf("the log accounts for %d refused connections, want about %d:\n%s", refusals, attempts, logs.Bytes())
+	}
+}
+
+// maxHeldSlack is how many loop connections may get a slot rather than a refusal.
+const maxHeldSlack = 100
+
+// lockedBuffer is a log sink that jails may write to from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
