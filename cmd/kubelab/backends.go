@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubelab/kubelab/internal/labshell"
+	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/jail"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
@@ -42,7 +43,10 @@ type backends struct {
 //	--sandbox=kind:                        a kind cluster per learner (Docker)
 //
 // and --shell=local (a jail on this host) or --shell=pod (a workspace pod).
-func startBackends(ctx context.Context, cfg *serveConfig, log *slog.Logger) (_ *backends, err error) {
+//
+// The simulated cluster's nodes are sized so that cfg.MaxSandboxes
+// sandboxes of the most demanding chapter in specs can all fill their quota.
+func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, log *slog.Logger) (_ *backends, err error) {
 	be := &backends{stop: func() {}}
 	defer func() {
 		if err != nil {
@@ -62,7 +66,10 @@ func startBackends(ctx context.Context, cfg *serveConfig, log *slog.Logger) (_ *
 		}
 		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Log: log})
 	default:
-		cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(cfg.DataDir, "cluster"), Nodes: cfg.Nodes, Log: log})
+		cl, err := simcluster.Start(ctx, simcluster.Options{
+			DataDir: filepath.Join(cfg.DataDir, "cluster"), Nodes: cfg.Nodes,
+			Capacity: namespaced.Capacity(cfg.MaxSandboxes, specs...), Log: log,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("start simulated cluster: %w", err)
 		}
@@ -158,4 +165,13 @@ func renewShellToken(ctx context.Context, sh tokenSetter, every time.Duration, c
 		}
 		last = tok
 	}
+}
+
+// chapterSpecs is the sandbox each chapter asks for.
+func chapterSpecs(cat *labs.Catalog) []sandbox.Spec {
+	var specs []sandbox.Spec
+	for _, ch := range cat.Chapters() {
+		specs = append(specs, sandbox.Spec{Size: ch.Size, Namespaces: ch.Namespaces})
+	}
+	return specs
 }

@@ -51,7 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	be, err := startBackends(ctx, cfg, log)
+	be, err := startBackends(ctx, cfg, chapterSpecs(cat), log)
 	if err != nil {
 		return err
 	}

@@ -70,8 +70,9 @@ type Provisioner struct {
 	cs     kubernetes.Interface
 	caData []byte
 
-	roleMu sync.Mutex
-	roleOK bool
+	roleMu   sync.Mutex
+	roleOK   bool // cluster-wide objects ensured
+	enforced bool // admission policies seen in force
 
 	mu    sync.Mutex
 	cache map[string]*entry
@@ -119,7 +120,7 @@ func (p *Provisioner) progress(spec sandbox.Spec, step string) {
 // Create makes sandbox id, or returns it if it exists. A Spec without Owner
 // makes a warm, unowned sandbox for Claim (no token is issued).
 func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) (*sandbox.Sandbox, error) {
-	if err := p.ensureClusterRole(ctx); err != nil {
+	if err := p.ensureCluster(ctx); err != nil {
 		return nil, err
 	}
 	names := map[string]string{"": sandbox.NamespaceName(id, "")}
@@ -160,6 +161,9 @@ func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) 
 		}); err != nil {
 			return nil, fmt.Errorf("create setup role binding in %s: %w", ns, err)
 		}
+	}
+	if err := p.checkEnforced(ctx, primary); err != nil {
+		return nil, err
 	}
 	p.progress(spec, "rbac")
 	q, lr := sizeClass(spec.Size)
@@ -539,7 +543,7 @@ func sizeClass(size string) (corev1.ResourceList, corev1.LimitRangeSpec) {
 		return resource.MustParse(strconv.FormatInt(n*f, 10) + unit)
 	}
 	hard := corev1.ResourceList{
-		corev1.ResourcePods:                   q(10, ""),
+		corev1.ResourcePods:                   q(10, ""), // running ones
 		corev1.ResourceRequestsCPU:            q(1, ""),
 		corev1.ResourceRequestsMemory:         q(1, "Gi"),
 		corev1.ResourceLimitsCPU:              q(2, ""),
@@ -549,13 +553,28 @@ func sizeClass(size string) (corev1.ResourceList, corev1.LimitRangeSpec) {
 		corev1.ResourceServicesNodePorts:      q(4, ""),
 		corev1.ResourcePersistentVolumeClaims: q(2, ""),
 		corev1.ResourceRequestsStorage:        q(5, "Gi"),
-		corev1.ResourceConfigMaps:             q(20, ""),
-		corev1.ResourceSecrets:                q(20, ""),
-		"count/deployments.apps":              q(10, ""),
-		"count/replicasets.apps":              q(30, ""),
-		"count/statefulsets.apps":             q(5, ""),
-		"count/jobs.batch":                    q(10, ""),
-		"count/cronjobs.batch":                q(5, ""),
+		// Object counts bound what one sandbox can store in the etcd all
+		// sandboxes share: every kind the learner may create has one
+		// (TestQuotaCountsEveryCreatableKind).
+		"count/pods":                                   q(30, ""), // finished ones too: a Job's stay
+		corev1.ResourceConfigMaps:                      q(20, ""),
+		corev1.ResourceSecrets:                         q(20, ""),
+		corev1.ResourceReplicationControllers:          q(5, ""),
+		"count/endpoints":                              q(20, ""), // the endpoints controller makes one per Service
+		"count/serviceaccounts":                        q(10, ""),
+		"count/deployments.apps":                       q(10, ""),
+		"count/replicasets.apps":                       q(30, ""),
+		"count/statefulsets.apps":                      q(5, ""),
+		"count/daemonsets.apps":                        q(3, ""),
+		"count/controllerrevisions.apps":               q(60, ""), // made for StatefulSets and DaemonSets
+		"count/jobs.batch":                             q(10, ""),
+		"count/cronjobs.batch":                         q(5, ""),
+		"count/horizontalpodautoscalers.autoscaling":   q(5, ""),
+		"count/poddisruptionbudgets.policy":            q(5, ""),
+		"count/ingresses.networking.k8s.io":            q(5, ""),
+		"count/leases.coordination.k8s.io":             q(5, ""),
+		"count/roles.rbac.authorization.k8s.io":        q(10, ""),
+		"count/rolebindings.rbac.authorization.k8s.io": q(10, ""), // two are kubelab's
 	}
 	lr := corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
 		Type:           corev1.LimitTypeContainer,
@@ -564,4 +583,27 @@ func sizeClass(size string) (corev1.ResourceList, corev1.LimitRangeSpec) {
 		Max:            corev1.ResourceList{corev1.ResourceCPU: q(1, ""), corev1.ResourceMemory: q(1, "Gi")},
 	}}}
 	return hard, lr
+}
+
+// Capacity is what the cluster's nodes must offer together for sandboxes
+// sandboxes at once, each as demanding as the most demanding of specs: the
+// pods and the CPU and memory requests their quotas allow, in every
+// namespace. Give it to simcluster.Options.Capacity.
+func Capacity(sandboxes int, specs ...sandbox.Spec) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for _, spec := range specs {
+		hard, _ := sizeClass(spec.Size)
+		for name, res := range map[corev1.ResourceName]corev1.ResourceName{
+			corev1.ResourcePods:   corev1.ResourcePods,
+			corev1.ResourceCPU:    corev1.ResourceRequestsCPU,
+			corev1.ResourceMemory: corev1.ResourceRequestsMemory,
+		} {
+			q := hard[res]
+			need := *resource.NewMilliQuantity(q.MilliValue()*int64(1+len(spec.Namespaces))*int64(sandboxes), q.Format)
+			if cur, ok := out[name]; !ok || need.Cmp(cur) > 0 {
+				out[name] = need
+			}
+		}
+	}
+	return out
 }

@@ -18,26 +18,29 @@ var (
 )
 
 // learnerRules is namespace admin minus what would let a learner loosen
-// their own sandbox: quota, limit ranges and network policies are read-only,
-// and RBAC objects may be read and created (the API server's escalation
-// check keeps new ones within the learner's own rights) but not changed or
-// deleted, so the kubelab-owned RoleBinding stays as it is. Interactive pod
-// access is granted only on a real cluster: the simulated one runs no
-// containers to exec into.
+// their own sandbox: quota, limit ranges and network policies are read-only.
+// RBAC objects may be made, changed and deleted (the API server's escalation
+// check keeps them within the learner's own rights; an admission policy keeps
+// kubelab's own as they are and bindings inside the namespace). Events and
+// ControllerRevisions are the controllers' to write: quota cannot count
+// events, and learners have no use for making either. Interactive pod access
+// is granted only on a real cluster: the simulated one runs no containers to
+// exec into.
 func learnerRules(simulated bool) []rbacv1.PolicyRule {
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Verbs: all, Resources: []string{
 			"pods", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims",
-			"serviceaccounts", "replicationcontrollers", "replicationcontrollers/scale", "events",
+			"serviceaccounts", "replicationcontrollers", "replicationcontrollers/scale",
 		}},
 		{APIGroups: []string{""}, Verbs: read, Resources: []string{
-			"pods/log", "pods/status", "services/status", "resourcequotas", "resourcequotas/status",
+			"events", "pods/log", "pods/status", "services/status", "resourcequotas", "resourcequotas/status",
 			"limitranges", "namespaces/status",
 		}},
 		{APIGroups: []string{"apps"}, Verbs: all, Resources: []string{
 			"deployments", "deployments/scale", "replicasets", "replicasets/scale",
-			"statefulsets", "statefulsets/scale", "daemonsets", "controllerrevisions",
+			"statefulsets", "statefulsets/scale", "daemonsets",
 		}},
+		{APIGroups: []string{"apps"}, Verbs: []string{"get", "list", "watch", "delete", "deletecollection"}, Resources: []string{"controllerrevisions"}},
 		{APIGroups: []string{"apps"}, Verbs: read, Resources: []string{"deployments/status", "replicasets/status", "statefulsets/status", "daemonsets/status"}},
 		{APIGroups: []string{"batch"}, Verbs: all, Resources: []string{"jobs", "cronjobs"}},
 		{APIGroups: []string{"batch"}, Verbs: read, Resources: []string{"jobs/status", "cronjobs/status"}},
@@ -47,7 +50,7 @@ func learnerRules(simulated bool) []rbacv1.PolicyRule {
 		{APIGroups: []string{"networking.k8s.io"}, Verbs: read, Resources: []string{"networkpolicies"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Verbs: read, Resources: []string{"endpointslices"}},
 		{APIGroups: []string{"coordination.k8s.io"}, Verbs: all, Resources: []string{"leases"}},
-		{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: []string{"get", "list", "watch", "create"}, Resources: []string{"roles", "rolebindings"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: all, Resources: []string{"roles", "rolebindings"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Verbs: []string{"create"}, Resources: []string{"localsubjectaccessreviews"}},
 	}
 	if !simulated {
@@ -57,28 +60,20 @@ func learnerRules(simulated bool) []rbacv1.PolicyRule {
 	return rules
 }
 
-// ensureClusterRole creates or updates the learner ClusterRole once per
-// process.
-func (p *Provisioner) ensureClusterRole(ctx context.Context) error {
+// ensureCluster creates or updates the cluster-wide objects kubelab needs
+// (the learner and setup ClusterRoles, the system namespace, the admission
+// policies) once per process.
+func (p *Provisioner) ensureCluster(ctx context.Context) error {
 	p.roleMu.Lock()
 	defer p.roleMu.Unlock()
 	if p.roleOK {
 		return nil
 	}
-	want := &rbacv1.ClusterRole{
+	cr := p.cs.RbacV1().ClusterRoles()
+	if err := upsert(ctx, cr, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleName, Labels: map[string]string{sandbox.LabelManagedBy: sandbox.ManagedBy}},
 		Rules:      learnerRules(p.o.Simulated),
-	}
-	cr := p.cs.RbacV1().ClusterRoles()
-	_, err := cr.Create(ctx, want, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		var cur *rbacv1.ClusterRole
-		if cur, err = cr.Get(ctx, ClusterRoleName, metav1.GetOptions{}); err == nil {
-			cur.Rules = want.Rules
-			_, err = cr.Update(ctx, cur, metav1.UpdateOptions{})
-		}
-	}
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("ensure cluster role %s: %w", ClusterRoleName, err)
 	}
 	// Setup may do anything inside a sandbox's namespaces (a RoleBinding
@@ -95,6 +90,47 @@ func (p *Provisioner) ensureClusterRole(ctx context.Context) error {
 	}}); err != nil {
 		return fmt.Errorf("ensure namespace %s: %w", SystemNamespace, err)
 	}
+	if err := p.ensurePolicies(ctx); err != nil {
+		return err
+	}
 	p.roleOK = true
 	return nil
+}
+
+// checkEnforced runs waitEnforced once per process, on the first sandbox.
+func (p *Provisioner) checkEnforced(ctx context.Context, ns string) error {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	if p.enforced {
+		return nil
+	}
+	if err := p.waitEnforced(ctx, ns); err != nil {
+		return err
+	}
+	p.enforced = true
+	return nil
+}
+
+// client is the part of a typed client upsert uses.
+type client[T metav1.Object] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Get(context.Context, string, metav1.GetOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+}
+
+// upsert creates want or replaces the object of that name with it. An
+// update that changes nothing is not written, so concurrent upserts of the
+// same object do not conflict.
+func upsert[T metav1.Object](ctx context.Context, c client[T], want T) error {
+	_, err := c.Create(ctx, want, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	cur, err := c.Get(ctx, want.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	want.SetResourceVersion(cur.GetResourceVersion())
+	_, err = c.Update(ctx, want, metav1.UpdateOptions{})
+	return err
 }

@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -30,6 +32,7 @@ import (
 const (
 	childEnv     = "SIMCLUSTER_TEST_CHILD_DIR"
 	childModeEnv = "SIMCLUSTER_TEST_CHILD_MODE"
+	restartPods  = 1500 // the restarted cluster's Capacity: 500 pods on each of 3 nodes
 )
 
 // childReport is what a child prints as its last stdout line.
@@ -44,6 +47,7 @@ type childReport struct {
 	PodsSeconds    float64        `json:"podsSeconds"`
 	Leftover       []string       `json:"leftover"` // top function of goroutines left after Stop
 	Ports          map[string]int `json:"ports"`
+	NodePods       []int64        `json:"nodePods"` // each node's pod capacity
 	Err            string         `json:"err"`
 }
 
@@ -63,7 +67,12 @@ func child(rep *childReport) error {
 	defer cancel()
 	rep.Goroutines[0] = runtime.NumGoroutine()
 	t0 := time.Now()
-	c, err := simcluster.Start(ctx, simcluster.Options{DataDir: os.Getenv(childEnv), Log: slog.New(slog.DiscardHandler)})
+	opts := simcluster.Options{DataDir: os.Getenv(childEnv), Log: slog.New(slog.DiscardHandler)}
+	if os.Getenv(childModeEnv) == "verify" {
+		// Restarted with room for more pods: the kept nodes must grow.
+		opts.Capacity = corev1.ResourceList{corev1.ResourcePods: resource.MustParse(strconv.Itoa(restartPods))}
+	}
+	c, err := simcluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -73,6 +82,13 @@ func child(rep *childReport) error {
 	cs, err := kubernetes.NewForConfig(c.AdminConfig())
 	if err != nil {
 		return err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes.Items {
+		rep.NodePods = append(rep.NodePods, n.Status.Allocatable.Pods().Value())
 	}
 	const ns = "keep"
 	switch os.Getenv(childModeEnv) {
@@ -161,7 +177,11 @@ func runChildProcess(t testing.TB, dir, mode string) childReport {
 	cmd.Env = append(os.Environ(), childEnv+"="+dir, childModeEnv+"="+mode)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("child %s: %v\n%s", mode, err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr // a race report, for one
+		}
+		t.Fatalf("child %s: %v\n%s\nstderr:\n%s", mode, err, out, stderr)
 	}
 	lines := slices.DeleteFunc(splitLines(string(out)), func(s string) bool { return len(s) == 0 || s[0] != '{' })
 	if len(lines) == 0 {
@@ -214,6 +234,12 @@ func TestRestartKeepsObjectsAndStopClosesListeners(t *testing.T) {
 		}
 		t.Logf("goroutines before Start %d, after Stop %d; start took %.2fs, workload %.2fs, stop %.2fs", rep.Goroutines[0], rep.Goroutines[1], rep.StartSeconds, rep.PodsSeconds, rep.StopSeconds)
 		t.Logf("left after Stop: %q", rep.Leftover)
+	}
+	if diff := cmp.Diff([]int64{110, 110, 110}, first.NodePods); diff != "" {
+		t.Errorf("node pod capacity at first start (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{restartPods / 3, restartPods / 3, restartPods / 3}, second.NodePods); diff != "" {
+		t.Errorf("node pod capacity after a restart with more Capacity (-want +got):\n%s", diff)
 	}
 	if second.ConfigMapValue != "survives" {
 		t.Errorf("configmap after restart = %q, want %q", second.ConfigMapValue, "survives")

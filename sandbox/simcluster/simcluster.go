@@ -64,6 +64,12 @@ type Options struct {
 	Nodes int
 	// PodsPerNode is each node's pod capacity (default 110).
 	PodsPerNode int
+	// Capacity is what the nodes must offer together, e.g. the most
+	// sandboxes at once times each one's quota: each node gets its share,
+	// and never less than the defaults (32 CPUs, 256Gi memory, PodsPerNode
+	// pods). Without it a few full sandboxes leave everyone else's pods
+	// Pending.
+	Capacity corev1.ResourceList
 	// Log receives the cluster's own messages and Kubernetes warnings/errors.
 	// Nil discards them.
 	Log *slog.Logger
@@ -302,6 +308,7 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	want := nodeResources(c.opts)
 	for i := 1; i <= c.opts.Nodes; i++ {
 		name := fmt.Sprintf("node-%d", i)
 		node := &corev1.Node{
@@ -318,28 +325,37 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 					"node.alpha.kubernetes.io/ttl": "0",
 				},
 			},
-			Status: corev1.NodeStatus{
-				Capacity:    nodeResources(c.opts.PodsPerNode),
-				Allocatable: nodeResources(c.opts.PodsPerNode),
-			},
+			Status: corev1.NodeStatus{Capacity: want, Allocatable: want},
 		}
 		_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create node %s: %w", name, err)
 		}
 	}
-	// kwok's server port may have changed since the nodes were initialized;
-	// the API server reaches logs through daemonEndpoints, so keep it current.
+	// Nodes kept from an earlier start may have been sized for other
+	// options, and kwok's server port may have changed (the API server
+	// reaches logs through daemonEndpoints): bring both up to date.
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
 	for _, n := range nodes.Items {
+		status := map[string]any{}
 		if p := n.Status.DaemonEndpoints.KubeletEndpoint.Port; p != 0 && int(p) != c.state.KwokPort {
-			patch := fmt.Sprintf(`{"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, c.state.KwokPort)
-			if _, err := cs.CoreV1().Nodes().Patch(ctx, n.Name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
-				return fmt.Errorf("update node %s kubelet port: %w", n.Name, err)
-			}
+			status["daemonEndpoints"] = map[string]any{"kubeletEndpoint": map[string]any{"Port": c.state.KwokPort}}
+		}
+		if !sameResources(n.Status.Capacity, want) || !sameResources(n.Status.Allocatable, want) {
+			status["capacity"], status["allocatable"] = want, want
+		}
+		if len(status) == 0 {
+			continue
+		}
+		patch, err := json.Marshal(map[string]any{"status": status})
+		if err != nil {
+			return fmt.Errorf("update node %s: %w", n.Name, err)
+		}
+		if _, err := cs.CoreV1().Nodes().Patch(ctx, n.Name, "application/merge-patch+json", patch, metav1.PatchOptions{}, "status"); err != nil {
+			return fmt.Errorf("update node %s status: %w", n.Name, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -365,12 +381,46 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 	return nil
 }
 
-func nodeResources(pods int) corev1.ResourceList {
-	return corev1.ResourceList{
+// nodeResources is each node's capacity: its share of o.Capacity, at least
+// the defaults.
+func nodeResources(o Options) corev1.ResourceList {
+	out := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   *resource.NewQuantity(int64(pods), resource.DecimalSI),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(o.PodsPerNode), resource.DecimalSI),
 	}
+	for name, total := range o.Capacity {
+		var share resource.Quantity
+		if name == corev1.ResourceCPU {
+			share = *resource.NewMilliQuantity(ceilDiv(total.MilliValue(), int64(o.Nodes)), resource.DecimalSI)
+		} else {
+			v := ceilDiv(total.Value(), int64(o.Nodes))
+			if total.Format == resource.BinarySI {
+				v = ceilDiv(v, 1<<20) << 20 // whole MiB, as kubectl shows them
+			}
+			share = *resource.NewQuantity(v, total.Format)
+		}
+		if cur, ok := out[name]; !ok || share.Cmp(cur) > 0 {
+			out[name] = share
+		}
+	}
+	return out
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// sameResources reports whether a and b hold equal quantities of the same
+// resources.
+func sameResources(a, b corev1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, q := range a {
+		if w, ok := b[name]; !ok || q.Cmp(w) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // state is what must stay stable across restarts, kept in DataDir/state.json.
