@@ -3,7 +3,9 @@
 // owns everything the learner can see from there: a new user, pid, mount,
 // ipc, uts and network namespace; read-only system directories and a short
 // list of /etc files; a private HOME holding only the learner's kubeconfig
-// and a .bashrc; a private /tmp; an unprivileged uid; rlimits.
+// and a .bashrc; sized tmpfs for HOME, /tmp, /var/tmp and /dev/shm under a
+// read-only root; an unprivileged uid; rlimits; and a seccomp filter that
+// refuses the system calls a learner never needs (seccomp.go).
 //
 // The jail's network has loopback only. A forwarder started inside (the
 // kubelab binary's hidden "forward" subcommand, bind-mounted read-only)
@@ -100,6 +102,7 @@ type Jail struct {
 	opts       Options
 	log        *slog.Logger
 	completion []byte // kubectl's bash completion script
+	seccomp    []byte // the filter bwrap installs; nil where there is none
 	asRoot     bool
 }
 
@@ -179,6 +182,9 @@ func New(opts Options) (*Jail, error) {
 			j.log.Warn("generate kubectl completion", "err", err)
 		}
 		j.completion = out
+	}
+	if j.seccomp, err = seccompFilter(); err != nil {
+		j.log.Warn("JAILS RUN WITHOUT A SECCOMP FILTER: learners may use io_uring, keyrings, eBPF, ptrace and new namespaces", "err", err)
 	}
 	if err := j.probe(); err != nil {
 		return nil, err
@@ -536,6 +542,14 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		if err := addFile(content, "0644", name, true); err != nil {
 			return nil, err
 		}
+	}
+	if j.seccomp != nil {
+		f, err := dataFile(dir, j.seccomp)
+		if err != nil {
+			return nil, err
+		}
+		p.files = append(p.files, f)
+		args = append(args, "--seccomp", strconv.Itoa(2+len(p.files)))
 	}
 	for k, v := range shellEnv(spec) {
 		args = append(args, "--setenv", k, v)

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kubelab/kubelab/sandbox/jail"
 	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
@@ -129,4 +132,53 @@ func (b *lockedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+// TestSeccompRefusesKernelSurface makes, from inside a jail, system calls
+// a learner never needs. Without the filter io_uring and keyrings work and
+// unshare and ptrace succeed.
+func TestSeccompRefusesKernelSurface(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	calls := []struct {
+		name string
+		nr   uintptr
+		args string
+	}{
+		{"io_uring_setup", unix.SYS_IO_URING_SETUP, "1, 0"},
+		{"keyctl", unix.SYS_KEYCTL, "0, -3"}, // KEYCTL_GET_KEYRING_ID of the session keyring
+		{"add_key", unix.SYS_ADD_KEY, "0, 0, 0, 0, -3"},
+		{"bpf", unix.SYS_BPF, "0, 0, 0"},
+		{"unshare", unix.SYS_UNSHARE, "0"},
+		{"setns", unix.SYS_SETNS, "0, 0"},
+		{"ptrace", unix.SYS_PTRACE, "0, 0, 0, 0"}, // PTRACE_TRACEME
+		{"mount", unix.SYS_MOUNT, "0, 0, 0, 0, 0"},
+		{"perf_event_open", unix.SYS_PERF_EVENT_OPEN, "0, 0, -1, -1, 0"},
+		{"userfaultfd", unix.SYS_USERFAULTFD, "0"},
+	}
+	var script strings.Builder
+	for _, c := range calls {
+		// perl's syscall returns -1 and sets errno ($!) on failure.
+		fmt.Fprintf(&script, "perl -e '$r = syscall(%d, %s); print \"%s \", $r == -1 ? $!+0 : \"ok\", \"\\n\"'\n", c.nr, c.args, c.name)
+	}
+	// What a learner does still works.
+	script.WriteString("ls / >/dev/null && echo ls ok\n")
+	out, err := sharedJail(t).Run(t.Context(), api.spec(t), script.String())
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, result, ok := strings.Cut(line, " "); ok {
+			got[name] = result
+		}
+	}
+	for _, c := range calls {
+		if want := strconv.Itoa(int(unix.EPERM)); got[c.name] != want {
+			t.Errorf("%s from a jail: got %q, want errno %s (EPERM)", c.name, got[c.name], want)
+		}
+	}
+	if got["ls"] != "ok" {
+		t.Errorf("ls in a jail: %q\n%s", got["ls"], out)
+	}
 }
