@@ -4,7 +4,8 @@
 // ipc, uts and network namespace; read-only system directories and a short
 // list of /etc files; a private HOME holding only the learner's kubeconfig
 // and a .bashrc; sized tmpfs for HOME, /tmp, /var/tmp and /dev/shm under a
-// read-only root; an unprivileged uid; rlimits; and a seccomp filter that
+// read-only root; an unprivileged uid; rlimits; a cgroup per jail (memory,
+// pids, CPU weight; cgroup.go) where kubelab can make one; and a seccomp filter that
 // refuses the system calls a learner never needs (seccomp.go).
 //
 // The jail's network has loopback only. A forwarder started inside (the
@@ -53,6 +54,10 @@ type Limits struct {
 	// /dev/shm and HOME (tmpfs size, default 64 MiB). Everything else the
 	// learner sees is read-only.
 	TmpSize int64
+	// TotalMemory caps the memory all of a jail's processes use together,
+	// tmpfs pages included (its cgroup, where kubelab can make one; default
+	// 512 MiB). Processes is also the cgroup's pids.max.
+	TotalMemory int64
 }
 
 func (l *Limits) defaults() {
@@ -70,6 +75,9 @@ func (l *Limits) defaults() {
 	}
 	if l.TmpSize == 0 {
 		l.TmpSize = 64 << 20
+	}
+	if l.TotalMemory == 0 {
+		l.TotalMemory = 512 << 20
 	}
 }
 
@@ -101,8 +109,9 @@ type Options struct {
 type Jail struct {
 	opts       Options
 	log        *slog.Logger
-	completion []byte // kubectl's bash completion script
-	seccomp    []byte // the filter bwrap installs; nil where there is none
+	completion []byte   // kubectl's bash completion script
+	seccomp    []byte   // the filter bwrap installs; nil where there is none
+	cgroups    *cgroups // where each jail gets a cgroup; nil where kubelab cannot make them
 	asRoot     bool
 }
 
@@ -185,6 +194,10 @@ func New(opts Options) (*Jail, error) {
 	}
 	if j.seccomp, err = seccompFilter(); err != nil {
 		j.log.Warn("JAILS RUN WITHOUT A SECCOMP FILTER: learners may use io_uring, keyrings, eBPF, ptrace and new namespaces", "err", err)
+	}
+	if j.cgroups, err = findCgroups(); err != nil {
+		j.log.Warn("JAILS RUN WITHOUT A CGROUP: one learner can take this machine's memory and CPU from the others; "+
+			"run kubelab as root, or delegate the memory, pids and cpu controllers to it (cgroup v2)", "err", err)
 	}
 	if err := j.probe(); err != nil {
 		return nil, err
@@ -290,6 +303,12 @@ func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
 	f, err := pty.StartWithSize(p.cmd, &pty.Winsize{Cols: 80, Rows: 24})
 	p.closeFiles()
 	if err != nil {
+		p.cleanup()
+		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
+	}
+	if err := p.release(); err != nil {
+		_ = p.cmd.Wait()
+		f.Close()
 		p.cleanup()
 		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
 	}
@@ -404,6 +423,10 @@ func (j *Jail) Run(ctx context.Context, spec Spec, script string) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("start jailed script %s: %w", spec.ID, err)
 	}
+	if err := p.release(); err != nil {
+		_ = p.cmd.Wait()
+		return nil, fmt.Errorf("start jailed script %s: %w", spec.ID, err)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = p.cmd.Process.Kill() })
 	err = p.cmd.Wait()
 	stop()
@@ -431,11 +454,35 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // prepared is a jail command ready to start, with what it needs outside.
 type prepared struct {
-	cmd   *exec.Cmd
-	relay *relay
-	dir   string
-	files []*os.File
-	log   *slog.Logger
+	cmd    *exec.Cmd
+	relay  *relay
+	dir    string
+	files  []*os.File
+	log    *slog.Logger
+	cgroup *jailCgroup // nil without cgroups
+	gate   *os.File    // held until the started command is in its cgroup
+}
+
+// release moves the started command into its cgroup and lets it go on;
+// where that fails it kills the command.
+func (p *prepared) release() error {
+	p.closeFiles()
+	if p.gate == nil {
+		return nil
+	}
+	defer func() {
+		p.gate.Close()
+		p.gate = nil
+	}()
+	if err := p.cgroup.add(p.cmd.Process.Pid); err != nil {
+		_ = p.cmd.Process.Kill()
+		return err
+	}
+	if _, err := p.gate.WriteString("go\n"); err != nil {
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("start jail: %w", err)
+	}
+	return nil
 }
 
 func (p *prepared) closeFiles() {
@@ -447,6 +494,10 @@ func (p *prepared) closeFiles() {
 
 func (p *prepared) cleanup() {
 	p.closeFiles()
+	if p.gate != nil {
+		p.gate.Close()
+	}
+	p.cgroup.remove()
 	if p.relay != nil {
 		p.relay.close()
 	}
@@ -558,6 +609,21 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != ""))
 
 	cmd := exec.Command(j.opts.Bwrap, args...)
+	if j.cgroups != nil {
+		// bwrap forks at once, so it must start inside the cgroup: bash
+		// waits on a pipe until release has moved it there, then execs bwrap.
+		if p.cgroup, err = j.cgroups.create(filepath.Base(dir), j.opts.Limits); err != nil {
+			return nil, err
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("jail start gate: %w", err)
+		}
+		p.files, p.gate = append(p.files, r), w
+		fd := strconv.Itoa(2 + len(p.files))
+		cmd = exec.Command("/bin/bash", append([]string{"-c",
+			"read -r _ <&" + fd + " || exit 111; exec " + fd + "<&-; exec \"$@\"", "kubelab-jail", j.opts.Bwrap}, args...)...)
+	}
 	cmd.Env = []string{}
 	cmd.ExtraFiles = p.files
 	cmd.SysProcAttr = j.sysProcAttr()

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,4 +183,78 @@ func TestSeccompRefusesKernelSurface(t *testing.T) {
 	if got["ls"] != "ok" {
 		t.Errorf("ls in a jail: %q\n%s", got["ls"], out)
 	}
+}
+
+// TestMemoryIsBoundedPerJail holds three 250 MiB processes in one jail at
+// once; each is far below the per-process rlimit, so only the jail's
+// cgroup (512 MiB in all) can stop them.
+func TestMemoryIsBoundedPerJail(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out, err := sharedJail(t).Run(t.Context(), api.spec(t), `
+pids=()
+for i in 1 2 3; do perl -e '$x = "x" x (250 << 20); sleep 3' & pids+=($!); done
+alive=0
+for p in "${pids[@]}"; do wait "$p" && alive=$((alive+1)) || true; done
+echo "alive=$alive"
+`)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "alive=") || strings.Contains(string(out), "alive=3") {
+		t.Errorf("three 250 MiB processes in one jail: want the cgroup to stop one, got:\n%s", out)
+	}
+}
+
+// TestJailHasItsOwnCgroup looks from outside at a running jail: its
+// processes are in a cgroup of their own with the CPU weight and pids cap,
+// and the cgroup is gone once the jail ends.
+func TestJailHasItsOwnCgroup(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	j := sharedJail(t)
+	done := make(chan error, 1)
+	spec := api.spec(t)
+	spec.ID = "cgroup-probe"
+	go func() {
+		_, err := j.Run(t.Context(), spec, "sleep 3")
+		done <- err
+	}()
+	var dir string
+	err := wait(10*time.Second, func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(jail.CgroupParent(j, "pids"), "cgroup-probe-*"))
+		if len(dirs) == 1 {
+			procs, _ := os.ReadFile(filepath.Join(dirs[0], "cgroup.procs"))
+			if len(strings.Fields(string(procs))) > 0 {
+				dir = dirs[0]
+			}
+		}
+		return dir != ""
+	})
+	if err != nil {
+		t.Fatalf("no cgroup with processes for the jail under %s", jail.CgroupParent(j, "pids"))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "pids.max")); strings.TrimSpace(string(b)) != "256" {
+		t.Errorf("pids.max = %q, want 256", b)
+	}
+	cpu := filepath.Join(jail.CgroupParent(j, "cpu"), filepath.Base(dir), "cpu.shares")
+	if b, _ := os.ReadFile(cpu); strings.TrimSpace(string(b)) != "512" {
+		t.Errorf("%s = %q, want 512", cpu, b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s outlived its jail (%v)", dir, err)
+	}
+}
+
+// wait polls cond until it holds or d passes.
+func wait(d time.Duration, cond func() bool) error {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return nil
+		}
+	}
+	return errors.New("timed out")
 }
