@@ -434,15 +434,43 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 		t.Logf("running as uid %d already", os.Geteuid())
 		return
 	}
-	self := jailtest.Options(t).Forwarder[0] // a world-readable copy of this test binary
+	self := worldReadableCopyOfThisBinary(t)
 	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^TestRunReachesAPIServerThroughForwarder$", "-test.count=1", "-test.v")
 	cmd.Dir = os.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir()}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir(),
+		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0]}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") {
 		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
+}
+
+// worldReadableCopyOfThisBinary copies the test binary out of the 0700
+// directory go test builds it in, so that nobody may run it.
+func worldReadableCopyOfThisBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "kubelab-jailtest-self-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "jail.test")
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 // TestForwarderInAPrivateDirectory: `go run` builds kubelab under a 0700

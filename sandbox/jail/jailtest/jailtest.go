@@ -1,29 +1,29 @@
 // Package jailtest lets tests start real jails without a kubelab binary:
-// the test binary itself, re-executed, plays the in-jail forwarder.
+// it builds the in-jail forwarder (./forwarder) once per test binary.
 package jailtest
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/signal"
+	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/kubelab/kubelab/sandbox/jail"
 )
 
-// forwardArg marks a re-execution as the forwarder.
-const forwardArg = "jailtest-forward"
+var (
+	dir       string // world-readable: holds the forwarder and the state dir
+	forwarder string
+)
 
-var dir string // world-readable: holds the forwarder copy and the state dir
+// ForwarderEnv names a forwarder that is already built, for a test binary
+// re-run by a test (as another user, say) to use instead of building one.
+const ForwarderEnv = "KUBELAB_JAILTEST_FORWARDER"
 
-// Main is TestMain for a package that starts jails. Re-executed as the
-// forwarder, it runs jail.Forward instead of the tests.
+// Main is TestMain for a package that starts jails.
 func Main(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -37,32 +37,20 @@ func Main(m *testing.M) {
 }
 
 // Prepare is Main for packages whose TestMain belongs to another helper
-// (such as simclustertest.Main): call it first; it runs the forwarder when
-// re-executed as one, and otherwise prepares the copy Options needs.
+// (such as simclustertest.Main): call it first; it builds the forwarder
+// Options needs.
 func Prepare() {
-	if len(os.Args) == 4 && os.Args[1] == forwardArg {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := jail.Forward(ctx, os.Args[2], os.Args[3], os.Stdout)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "jailtest:", err)
 		os.Exit(1)
 	}
 }
 
-// setup copies the test binary where the jail's unprivileged user can
-// read it: go test builds it in a directory only we may enter.
+// setup builds the forwarder where the jail's unprivileged user can read
+// it. It is built without the race detector, as kubelab is shipped (see
+// the forwarder's package comment).
 func setup() error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
+	var err error
 	dir, err = os.MkdirTemp("", "kubelab-jailtest-")
 	if err != nil {
 		return err
@@ -70,23 +58,19 @@ func setup() error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
-	src, err := os.Open(self)
-	if err != nil {
-		return err
+	if forwarder = os.Getenv(ForwarderEnv); forwarder != "" {
+		return nil
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(filepath.Join(dir, "forwarder"), os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		return err
+	forwarder = filepath.Join(dir, "forwarder")
+	build := exec.Command("go", "build", "-o", forwarder,
+		"github.com/kubelab/kubelab/sandbox/jail/jailtest/forwarder")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the forwarder: %v\n%s", err, out)
 	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
+	return nil
 }
 
-// Options returns jail options with this test binary as the forwarder;
+// Options returns jail options with the test forwarder;
 // callers may change them before New.
 func Options(t testing.TB) jail.Options {
 	t.Helper()
@@ -94,14 +78,14 @@ func Options(t testing.TB) jail.Options {
 		t.Fatal("jailtest: call jailtest.Main(m) from TestMain")
 	}
 	return jail.Options{
-		Forwarder: []string{filepath.Join(dir, "forwarder"), forwardArg},
+		Forwarder: []string{forwarder},
 		StateDir:  filepath.Join(dir, "state"),
 		// Not t.Log: relays may log after the test has ended.
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }
 
-// New returns a Jail with this test binary as the forwarder. It fails the
+// New returns a Jail with the test forwarder. It fails the
 // test (never skips it) when bubblewrap cannot run here.
 func New(t testing.TB, opts jail.Options) *jail.Jail {
 	t.Helper()
