@@ -37,7 +37,7 @@ type apiServer struct {
 	byPath map[string]string // the last Authorization per path
 }
 
-func newAPIServer(t *testing.T) *apiServer {
+func newAPIServer(t testing.TB) *apiServer {
 	t.Helper()
 	a := &apiServer{byPath: map[string]string{}}
 	a.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +52,7 @@ func newAPIServer(t *testing.T) *apiServer {
 	return a
 }
 
-func (a *apiServer) spec(t *testing.T) jail.Spec {
+func (a *apiServer) spec(t testing.TB) jail.Spec {
 	t.Helper()
 	var ca bytes.Buffer
 	for _, c := range a.TLS.Certificates[0].Certificate {
