@@ -9,6 +9,7 @@ package grader
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -35,64 +36,165 @@ const (
 	// DefaultCheckTimeout bounds the evaluation of one check (API reads and
 	// CEL) when Program.CheckTimeout is zero.
 	DefaultCheckTimeout = 5 * time.Second
+	// DefaultProbeImage runs probe checks when Program.ProbeImage is empty.
+	DefaultProbeImage = "busybox:1.36"
 )
 
+// newEnv makes a CEL environment with the given variables, the Kubernetes
+// CEL libraries (lists, regex, URLs, quantities, IPs, CIDRs, formats, semver)
+// and the cel-go string extensions.
+func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
+	e, err := cel.NewEnv(append(vars,
+		cel.HomogeneousAggregateLiterals(),
+		cel.EagerlyValidateDeclarations(true),
+		cel.DefaultUTCTimeZone(true),
+		ext.Strings(ext.StringsVersion(2)),
+		library.Lists(),
+		library.Regex(),
+		library.URLs(),
+		library.Quantity(),
+		library.IP(),
+		library.CIDR(),
+		library.Format(),
+		library.SemverLib(),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("create cel environment: %w", err)
+	}
+	return e, nil
+}
+
+// One environment per check source. `object` is the unstructured object as
+// a dynamic map; the others are typed, so `output.contains(1)` is an error
+// when the chapter loads rather than when a learner is graded.
 var (
-	envOnce sync.Once
-	env     *cel.Env
-	envErr  error
+	objectEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv(cel.Variable("object", cel.DynType))
+	})
+	execEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv(cel.Variable("output", cel.StringType), cel.Variable("stdout", cel.StringType),
+			cel.Variable("stderr", cel.StringType), cel.Variable("exitCode", cel.IntType))
+	})
+	httpEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv(cel.Variable("status", cel.IntType), cel.Variable("body", cel.StringType),
+			cel.Variable("error", cel.StringType))
+	})
+	dnsEnv = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv(cel.Variable("addresses", cel.ListType(cel.StringType)), cel.Variable("error", cel.StringType))
+	})
 )
 
-// celEnv returns the one CEL environment every check compiles in: `object`
-// is the unstructured object as a dynamic map, with the Kubernetes CEL
-// libraries (lists, regex, URLs, quantities, IPs, CIDRs, formats, semver) and
-// the cel-go string extensions.
-func celEnv() (*cel.Env, error) {
-	envOnce.Do(func() {
-		env, envErr = cel.NewEnv(
-			cel.Variable("object", cel.DynType),
-			cel.HomogeneousAggregateLiterals(),
-			cel.EagerlyValidateDeclarations(true),
-			cel.DefaultUTCTimeZone(true),
-			ext.Strings(ext.StringsVersion(2)),
-			library.Lists(),
-			library.Regex(),
-			library.URLs(),
-			library.Quantity(),
-			library.IP(),
-			library.CIDR(),
-			library.Format(),
-			library.SemverLib(),
-		)
-		if envErr != nil {
-			envErr = fmt.Errorf("create cel environment: %w", envErr)
-		}
-	})
-	return env, envErr
+// checkSource is where a check's values come from.
+type checkSource int
+
+const (
+	fromResource checkSource = iota // API objects: object
+	fromExec                        // a command in a container: output, stdout, stderr, exitCode
+	fromHTTP                        // a probe's GET: status, body, error
+	fromDNS                         // a probe's lookup: addresses, error
+)
+
+// Expectations of exec and probe checks without an expect.
+var defaultExpect = map[checkSource]string{
+	fromExec: "exitCode == 0",
+	fromHTTP: "status >= 200 && status <= 399",
+	fromDNS:  "addresses.size() > 0",
 }
 
 // compiledCheck is one check ready to evaluate.
 type compiledCheck struct {
 	spec   labs.Check
-	gvk    schema.GroupVersionKind
-	sel    labels.Selector // nil when the check names one object
-	expect cel.Program     // nil means "the object exists"
-	actual cel.Program     // nil when there is nothing to show
+	source checkSource
+	gvk    schema.GroupVersionKind // resource checks
+	// sel selects the objects of a resource check, or the Pods an exec
+	// check picks from; nil when the check names one.
+	sel    labels.Selector
+	expect cel.Program // nil means "the object exists"
+	// expectText is the expectation details show: the check's expect, or
+	// the default of an exec or probe check.
+	expectText string
+	actual     cel.Program // nil when there is nothing to show
 	// actualText is the source of actual (explicit, or derived from the left
 	// side of a top-level comparison in expect).
 	actualText string
+	timeout    time.Duration // exec and probe: the bound of the command or the probe
 }
 
-// CompileCheck validates one check: its resource, match bounds, and CEL
-// expressions (expect must be a bool). The labs loader calls it so a broken
-// check is reported with its file and line before anything runs.
+// CompileCheck validates one check: its source (resource, exec or probe),
+// match bounds, and CEL expressions (expect must be a bool). The labs loader
+// calls it so a broken check is reported with its file and line before
+// anything runs.
 func CompileCheck(c labs.Check) error {
 	_, err := compileCheck(c)
 	return err
 }
 
 func compileCheck(c labs.Check) (*compiledCheck, error) {
-	cc := &compiledCheck{spec: c}
+	cc := &compiledCheck{spec: c, expectText: c.Expect}
+	var errs []error
+	sources := 0
+	for _, set := range []bool{c.Resource != (labs.Resource{}), c.Exec != nil, c.Probe != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		errs = append(errs, errors.New("resource, exec and probe are exclusive"))
+	}
+	env := objectEnv
+	switch {
+	case c.Exec != nil:
+		cc.source, env = fromExec, execEnv
+		errs = append(errs, cc.compileExec(*c.Exec)...)
+	case c.Probe != nil:
+		errs = append(errs, cc.compileProbe(*c.Probe)...)
+		env = httpEnv
+		if cc.source == fromDNS {
+			env = dnsEnv
+		}
+	default:
+		errs = append(errs, cc.compileResource(c)...)
+	}
+	if cc.source != fromResource && (c.Match != "" && c.Match != labs.MatchAll || c.Min != nil || c.Max != nil) {
+		errs = append(errs, errors.New("match, min and max apply only to resource checks"))
+	}
+	if cc.expectText == "" {
+		cc.expectText = defaultExpect[cc.source]
+	}
+	if cc.expectText != "" {
+		prg, checked, err := compileExpr(env, cc.expectText, true)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("expect: %w", err))
+		} else {
+			cc.expect = prg
+			if c.Actual == "" {
+				cc.actualText = comparedSide(checked)
+			}
+		}
+	}
+	if c.Actual != "" {
+		cc.actualText = c.Actual
+	}
+	if cc.actualText != "" {
+		prg, _, err := compileExpr(env, cc.actualText, false)
+		switch {
+		case err != nil && c.Actual != "":
+			errs = append(errs, fmt.Errorf("actual: %w", err))
+		case err == nil:
+			cc.actual = prg
+		default: // a derived actual that does not compile on its own: show none
+			cc.actualText = ""
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// compileResource validates which objects a resource check selects and how
+// it counts them.
+func (cc *compiledCheck) compileResource(c labs.Check) []error {
 	var errs []error
 	if c.Resource.APIVersion == "" {
 		errs = append(errs, errors.New("resource.apiVersion is required"))
@@ -133,40 +235,71 @@ func compileCheck(c labs.Check) (*compiledCheck, error) {
 	default:
 		errs = append(errs, fmt.Errorf("match %q: want %q, %q or %q", c.Match, labs.MatchAll, labs.MatchAny, labs.MatchCount))
 	}
-	if c.Expect != "" {
-		prg, checked, err := compileExpr(c.Expect, true)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("expect: %w", err))
-		} else {
-			cc.expect = prg
-			if c.Actual == "" {
-				cc.actualText = comparedSide(checked)
-			}
-		}
-	}
-	if c.Actual != "" {
-		cc.actualText = c.Actual
-	}
-	if cc.actualText != "" {
-		prg, _, err := compileExpr(cc.actualText, false)
-		switch {
-		case err != nil && c.Actual != "":
-			errs = append(errs, fmt.Errorf("actual: %w", err))
-		case err == nil:
-			cc.actual = prg
-		default: // a derived actual that does not compile on its own: show none
-			cc.actualText = ""
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return cc, nil
+	return errs
 }
 
-// compileExpr compiles and type-checks one expression.
-func compileExpr(src string, wantBool bool) (cel.Program, *cel.Ast, error) {
-	e, err := celEnv()
+// compileExec validates which container an exec check runs what in.
+func (cc *compiledCheck) compileExec(e labs.Exec) []error {
+	var errs []error
+	switch {
+	case e.Pod != "" && e.Selector != "":
+		errs = append(errs, errors.New("exec.pod and exec.selector are exclusive"))
+	case e.Pod == "" && e.Selector == "":
+		errs = append(errs, errors.New("exec needs pod or selector"))
+	case e.Selector != "":
+		sel, err := labels.Parse(e.Selector)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("exec.selector %q: %w", e.Selector, err))
+		}
+		cc.sel = sel
+	}
+	if len(e.Command) == 0 || e.Command[0] == "" {
+		errs = append(errs, errors.New("exec.command is required"))
+	}
+	var err error
+	if cc.timeout, err = boundTimeout("exec", e.Timeout, labs.DefaultExecTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// compileProbe validates what a probe asks.
+func (cc *compiledCheck) compileProbe(p labs.Probe) []error {
+	var errs []error
+	cc.source = fromHTTP
+	switch {
+	case p.HTTP != "" && p.DNS != "":
+		errs = append(errs, errors.New("probe.http and probe.dns are exclusive"))
+	case p.HTTP == "" && p.DNS == "":
+		errs = append(errs, errors.New("probe needs http or dns"))
+	case p.DNS != "":
+		cc.source = fromDNS
+	default:
+		if u, err := url.Parse(p.HTTP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("probe.http %q must be an http:// or https:// URL", p.HTTP))
+		}
+	}
+	var err error
+	if cc.timeout, err = boundTimeout("probe", p.Timeout, labs.DefaultProbeTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// boundTimeout gives a zero timeout the default and refuses one out of range.
+func boundTimeout(what string, d, def time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return def, nil
+	case d < 0 || d > labs.MaxCheckTimeout:
+		return def, fmt.Errorf("%s.timeout %s must be positive and at most %s", what, d, labs.MaxCheckTimeout)
+	}
+	return d, nil
+}
+
+// compileExpr compiles and type-checks one expression in an environment.
+func compileExpr(env func() (*cel.Env, error), src string, wantBool bool) (cel.Program, *cel.Ast, error) {
+	e, err := env()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -229,6 +362,9 @@ type Program struct {
 	// CheckTimeout bounds each check's evaluation; zero means
 	// DefaultCheckTimeout. Set it before the first use.
 	CheckTimeout time.Duration
+	// ProbeImage runs probe checks: busybox's wget, nslookup, sh and head;
+	// empty means DefaultProbeImage. Set it before the first use.
+	ProbeImage string
 
 	chapter string
 	tasks   []*compiledTask
@@ -273,4 +409,42 @@ func (p *Program) checkTimeout() time.Duration {
 		return p.CheckTimeout
 	}
 	return DefaultCheckTimeout
+}
+
+// timeoutOf bounds one check's evaluation: an exec or probe check gets its
+// own timeout on top, for the API calls around the command or probe (and
+// for waiting on the sandbox's other exec or probe check).
+func (p *Program) timeoutOf(cc *compiledCheck) time.Duration {
+	if cc.source == fromResource {
+		return p.checkTimeout()
+	}
+	return cc.timeout + p.checkTimeout()
+}
+
+func (p *Program) probeImage() string {
+	if p.ProbeImage != "" {
+		return p.ProbeImage
+	}
+	return DefaultProbeImage
+}
+
+// namespace is the logical namespace the check reads or runs in.
+func (cc *compiledCheck) namespace() string {
+	switch cc.source {
+	case fromExec:
+		return cc.spec.Exec.Namespace
+	case fromHTTP, fromDNS:
+		return cc.spec.Probe.Namespace
+	}
+	return cc.spec.Resource.Namespace
+}
+
+// hasActive reports whether the task has an exec or probe check.
+func (ct *compiledTask) hasActive() bool {
+	for _, cc := range ct.checks {
+		if cc.source != fromResource {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package grader
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -15,6 +16,7 @@ func intp(i int) *int { return &i }
 func TestCompileCheckErrors(t *testing.T) {
 	t.Parallel()
 	pod := labs.Resource{APIVersion: "v1", Kind: "Pod", Name: "web"}
+	execWeb := labs.Exec{Pod: "web", Command: []string{"cat", "/usr/share/nginx/html/index.html"}}
 	tests := []struct {
 		name    string
 		check   labs.Check
@@ -43,6 +45,37 @@ func TestCompileCheckErrors(t *testing.T) {
 		{"min above max", labs.Check{Resource: pod, Match: labs.MatchCount, Min: intp(3), Max: intp(1)}, "min 3 is greater than max 1"},
 		{"negative", labs.Check{Resource: pod, Match: labs.MatchCount, Min: intp(-1)}, "min and max must not be negative"},
 		{"bounds on all", labs.Check{Resource: pod, Min: intp(1)}, `min and max apply only to match "count"`},
+		{"restart count", labs.Check{Resource: pod, Expect: "object.status.containerStatuses.all(c, c.restartCount == 0)"}, ""},
+		{"OOMKilled", labs.Check{Resource: pod, Expect: "object.status.containerStatuses.exists(c, has(c.lastState.terminated) && c.lastState.terminated.reason == 'OOMKilled')"}, ""},
+		{"ready by a probe", labs.Check{Resource: pod, Expect: "object.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')"}, ""},
+		{"exec", labs.Check{Exec: &execWeb, Expect: "output.contains('hello') && stdout.size() > 0 && stderr == '' && exitCode == 0"}, ""},
+		{"exec default expect", labs.Check{Exec: &execWeb}, ""},
+		{"exec by selector", labs.Check{Exec: &labs.Exec{Selector: "app=web", Command: []string{"ls"}}}, ""},
+		{"exec output is a string", labs.Check{Exec: &execWeb, Expect: "output.contains(1)"}, "found no matching overload for 'contains' applied to 'string.(int)'"},
+		{"exec exitCode is an int", labs.Check{Exec: &execWeb, Expect: "exitCode == '0'"}, "found no matching overload for '_==_' applied to '(int, string)'"},
+		{"exec has no object", labs.Check{Exec: &execWeb, Expect: "object.status.phase == 'Running'"}, "undeclared reference to 'object'"},
+		{"exec expect is a bool", labs.Check{Exec: &execWeb, Expect: "output"}, "expect: must be a bool, not string"},
+		{"exec broken actual", labs.Check{Exec: &execWeb, Actual: "stdout +"}, "actual: ERROR"},
+		{"exec without a pod", labs.Check{Exec: &labs.Exec{Command: []string{"ls"}}}, "exec needs pod or selector"},
+		{"exec pod and selector", labs.Check{Exec: &labs.Exec{Pod: "web", Selector: "app=web", Command: []string{"ls"}}}, "exec.pod and exec.selector are exclusive"},
+		{"exec bad selector", labs.Check{Exec: &labs.Exec{Selector: "app in (", Command: []string{"ls"}}}, `exec.selector "app in ("`},
+		{"exec without a command", labs.Check{Exec: &labs.Exec{Pod: "web"}}, "exec.command is required"},
+		{"exec timeout too long", labs.Check{Exec: &labs.Exec{Pod: "web", Command: []string{"ls"}, Timeout: 2 * time.Minute}}, "exec.timeout 2m0s must be positive and at most 1m0s"},
+		{"exec with match", labs.Check{Exec: &execWeb, Match: labs.MatchCount, Min: intp(1)}, "match, min and max apply only to resource checks"},
+		{"exec and resource", labs.Check{Resource: pod, Exec: &execWeb}, "resource, exec and probe are exclusive"},
+		{"http", labs.Check{Probe: &labs.Probe{HTTP: "http://web/"}, Expect: "status == 200 && body.contains('Welcome') && error == ''"}, ""},
+		{"http default expect", labs.Check{Probe: &labs.Probe{HTTP: "https://web.dev:8443/healthz"}}, ""},
+		{"http has no addresses", labs.Check{Probe: &labs.Probe{HTTP: "http://web/"}, Expect: "addresses.size() > 0"}, "undeclared reference to 'addresses'"},
+		{"http status is an int", labs.Check{Probe: &labs.Probe{HTTP: "http://web/"}, Expect: "status == '200'"}, "found no matching overload for '_==_' applied to '(int, string)'"},
+		{"http not a URL", labs.Check{Probe: &labs.Probe{HTTP: "web:80"}}, `probe.http "web:80" must be an http:// or https:// URL`},
+		{"dns", labs.Check{Probe: &labs.Probe{DNS: "web.dev.svc.cluster.local"}, Expect: "addresses.exists(a, isIP(a)) && error == ''"}, ""},
+		{"dns default expect", labs.Check{Probe: &labs.Probe{DNS: "web"}}, ""},
+		{"dns has no status", labs.Check{Probe: &labs.Probe{DNS: "web"}, Expect: "status == 200"}, "undeclared reference to 'status'"},
+		{"dns addresses are strings", labs.Check{Probe: &labs.Probe{DNS: "web"}, Expect: "addresses.exists(a, a > 1)"}, "found no matching overload for '_>_' applied to '(string, int)'"},
+		{"probe needs a question", labs.Check{Probe: &labs.Probe{}}, "probe needs http or dns"},
+		{"http and dns", labs.Check{Probe: &labs.Probe{HTTP: "http://web/", DNS: "web"}}, "probe.http and probe.dns are exclusive"},
+		{"probe timeout negative", labs.Check{Probe: &labs.Probe{DNS: "web", Timeout: -time.Second}}, "probe.timeout -1s must be positive and at most 1m0s"},
+		{"exec and probe", labs.Check{Exec: &execWeb, Probe: &labs.Probe{DNS: "web"}}, "resource, exec and probe are exclusive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -47,7 +48,7 @@ var ErrUnknownTask = errors.New("unknown task")
 // Evaluate grades every task of the chapter against the target, reading the
 // API directly. Checks that cannot be evaluated carry an Error.
 func (p *Program) Evaluate(ctx context.Context, t Target) []TaskResult {
-	src := newMemoSource(apiSource{dyn: t.Dynamic})
+	src := newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster})
 	p.prefetch(ctx, t, src)
 	out := make([]TaskResult, len(p.tasks))
 	for i, ct := range p.tasks {
@@ -63,7 +64,7 @@ func (p *Program) EvaluateTask(ctx context.Context, t Target, taskID string) (Ta
 	if !ok {
 		return TaskResult{}, fmt.Errorf("task %q of chapter %s: %w", taskID, p.chapter, ErrUnknownTask)
 	}
-	return p.evalTask(ctx, t, newMemoSource(apiSource{dyn: t.Dynamic}), ct), nil
+	return p.evalTask(ctx, t, newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster}), ct), nil
 }
 
 // prefetch issues the chapter's distinct reads concurrently, so an
@@ -80,11 +81,10 @@ func (p *Program) prefetch(ctx context.Context, t Target, m *memoSource) {
 	var reads []read
 	for _, ct := range p.tasks {
 		for _, cc := range ct.checks {
-			ns, err := t.namespace(cc.spec.Resource.Namespace)
-			if err != nil {
+			if cc.source != fromResource {
 				continue
 			}
-			gvr, err := t.resource(cc.gvk)
+			gvr, ns, err := t.locate(cc.spec.Resource.Namespace, cc.gvk)
 			if err != nil {
 				continue
 			}
@@ -126,10 +126,29 @@ func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compil
 		r.Points = 1
 	}
 	passed, goals, goalsPassed := 0, 0, 0
+	// Resource checks first: exec and probe checks cost a round trip into
+	// a container or a Pod of their own, so they run only once every
+	// resource check of the task passes (before that the task cannot pass).
+	resourcesPass := true
 	for i, cc := range ct.checks {
-		cctx, cancel := context.WithTimeout(ctx, p.checkTimeout())
+		if cc.source != fromResource {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, p.timeoutOf(cc))
 		r.Checks[i] = evalCheck(cctx, t, src, cc)
 		cancel()
+		resourcesPass = resourcesPass && r.Checks[i].Passed
+	}
+	for i, cc := range ct.checks {
+		switch {
+		case cc.source == fromResource:
+		case !resourcesPass:
+			r.Checks[i] = CheckResult{Message: cc.spec.Message, Detail: "not run yet: the task's other checks must pass first"}
+		default:
+			cctx, cancel := context.WithTimeout(ctx, p.timeoutOf(cc))
+			r.Checks[i] = p.evalActive(cctx, t, src, cc)
+			cancel()
+		}
 		r.Checks[i].Precondition = cc.spec.Precondition
 		if r.Checks[i].Passed {
 			passed++
@@ -148,22 +167,21 @@ func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compil
 	return r
 }
 
-// evalCheck evaluates one check; every failure to evaluate becomes Error.
+// evalError is the result of a check that could not be evaluated.
+func evalError(ctx context.Context, res CheckResult, err error) CheckResult {
+	res.Passed = false
+	res.Error = err.Error()
+	if ctx.Err() != nil {
+		res.Error = "timed out: " + res.Error
+	}
+	return res
+}
+
+// evalCheck evaluates one resource check; every failure to evaluate becomes Error.
 func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) CheckResult {
 	res := CheckResult{Message: cc.spec.Message}
-	fail := func(err error) CheckResult {
-		res.Passed = false
-		res.Error = err.Error()
-		if ctx.Err() != nil {
-			res.Error = "timed out: " + res.Error
-		}
-		return res
-	}
-	ns, err := t.namespace(cc.spec.Resource.Namespace)
-	if err != nil {
-		return fail(err)
-	}
-	gvr, err := t.resource(cc.gvk)
+	fail := func(err error) CheckResult { return evalError(ctx, res, err) }
+	gvr, ns, err := t.locate(cc.spec.Resource.Namespace, cc.gvk)
 	if err != nil {
 		return fail(err)
 	}
@@ -175,7 +193,7 @@ func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) Che
 			return fail(err)
 		}
 		if obj == nil {
-			res.Detail = fmt.Sprintf("no %s %q in namespace %s", kind, name, ns)
+			res.Detail = fmt.Sprintf("no %s %q%s", kind, name, inNamespace(ns))
 			return res
 		}
 		objs = []*unstructured.Unstructured{obj}
@@ -206,7 +224,7 @@ func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) Che
 	what := describeSelection(cc.spec.Resource, ns)
 	miss := ""
 	if firstMiss != nil {
-		miss = fmt.Sprintf("expected: %s; actual: %s", cc.spec.Expect, firstMissActual)
+		miss = fmt.Sprintf("expected: %s; actual: %s", cc.expectText, firstMissActual)
 		if cc.spec.Resource.Name == "" {
 			miss = fmt.Sprintf("%s %q: %s", kind, firstMiss.GetName(), miss)
 		}
@@ -246,11 +264,20 @@ func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) Che
 func describeSelection(r labs.Resource, ns string) string {
 	switch {
 	case r.Name != "":
-		return fmt.Sprintf("%s %q in namespace %s", r.Kind, r.Name, ns)
+		return fmt.Sprintf("%s %q%s", r.Kind, r.Name, inNamespace(ns))
 	case r.Selector != "":
-		return fmt.Sprintf("%s matching %q in namespace %s", r.Kind, r.Selector, ns)
+		return fmt.Sprintf("%s matching %q%s", r.Kind, r.Selector, inNamespace(ns))
 	}
-	return fmt.Sprintf("%s in namespace %s", r.Kind, ns)
+	return r.Kind + inNamespace(ns)
+}
+
+// inNamespace says where objects were looked for: a namespace, or the
+// cluster for cluster-scoped kinds.
+func inNamespace(ns string) string {
+	if ns == "" {
+		return " in the cluster"
+	}
+	return " in namespace " + ns
 }
 
 func bounds(minV, maxV *int) string {
@@ -273,7 +300,12 @@ func (cc *compiledCheck) evalObject(ctx context.Context, obj *unstructured.Unstr
 	if cc.expect == nil {
 		return true, "", nil
 	}
-	vars := map[string]any{"object": obj.Object}
+	return cc.evalVars(ctx, map[string]any{"object": obj.Object}, nil)
+}
+
+// evalVars evaluates expect over vars. When it does not hold, actual is the
+// actual expression's value, else fallback's (nil: "false").
+func (cc *compiledCheck) evalVars(ctx context.Context, vars map[string]any, fallback func() string) (bool, string, error) {
 	v, _, err := cc.expect.ContextEval(ctx, vars)
 	if err != nil {
 		if isMissingField(err) {
@@ -292,6 +324,9 @@ func (cc *compiledCheck) evalObject(ctx context.Context, obj *unstructured.Unstr
 	}
 	if b {
 		return true, "", nil
+	}
+	if cc.actual == nil && fallback != nil {
+		return false, fallback(), nil
 	}
 	return false, cc.renderActual(ctx, vars), nil
 }
@@ -321,15 +356,22 @@ func isMissingField(err error) bool {
 // maxActual bounds how much of an actual value a detail shows.
 const maxActual = 200
 
-// formatValue renders a CEL value as compact JSON.
+// formatValue renders a CEL value as compact JSON; HTML stays as it is
+// (a page an exec or probe check read): the UI escapes what it shows.
 func formatValue(v ref.Val) string {
-	b, err := json.Marshal(nativeOf(v))
-	s := string(b)
-	if err != nil {
-		s = fmt.Sprint(v.Value())
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	s := fmt.Sprint(v.Value())
+	if err := enc.Encode(nativeOf(v)); err == nil {
+		s = strings.TrimSuffix(b.String(), "\n")
 	}
 	if len(s) > maxActual {
-		s = s[:maxActual] + "…"
+		cut := maxActual
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

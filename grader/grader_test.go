@@ -142,7 +142,7 @@ func TestCheckKinds(t *testing.T) {
 		{"a real namespace name is not a logical one", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Namespace: "kube-system"}},
 			grader.CheckResult{Error: `the sandbox has no namespace "kube-system"`}},
 		{"cluster-scoped kind", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Namespace", Name: s.ns}},
-			grader.CheckResult{Error: "kind Namespace is cluster-scoped; checks read only the sandbox's namespaces"}},
+			grader.CheckResult{Error: "kind Namespace is cluster-scoped; checks read only the sandbox's namespaces (a chapter with sandbox: cluster can read it)"}},
 		{"runtime error", labs.Check{Resource: deploy, Expect: "object.spec.replicas / 0 == 1"},
 			grader.CheckResult{Error: `Deployment "web": evaluate expect: division by zero`}},
 		{"non-bool result", labs.Check{Resource: deploy, Expect: "object.spec.replicas"},
@@ -366,5 +366,85 @@ func TestWatch(t *testing.T) {
 	case rs := <-updates:
 		t.Errorf("unexpected update %+v", rs)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestActiveChecksWaitForResourceChecks: an exec or probe check costs a
+// round trip into a container or a Pod of its own, so it runs only once the
+// task's resource checks pass; until then it fails saying why, without an
+// error (on the simulated cluster it could not run at all).
+func TestActiveChecksWaitForResourceChecks(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	ch := &labs.Chapter{ID: "c", Needs: []string{"runtime"}, Tasks: []*labs.Task{{ID: "t", Title: "T", Points: 2, Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Name: "web"}, Message: "Pod web exists"},
+		{Exec: &labs.Exec{Pod: "web", Command: []string{"true"}, Timeout: time.Second}, Message: "web answers"},
+		{Probe: &labs.Probe{HTTP: "http://web/", Timeout: time.Second}, Message: "web serves"},
+	}}}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	got := prog.Evaluate(t.Context(), s.target)[0]
+	want := []grader.CheckResult{
+		{Message: "Pod web exists", Detail: got.Checks[0].Detail},
+		{Message: "web answers", Detail: "not run yet: the task's other checks must pass first"},
+		{Message: "web serves", Detail: "not run yet: the task's other checks must pass first"},
+	}
+	if diff := cmp.Diff(want, got.Checks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+	if got.Passed || got.Score != 0 {
+		t.Errorf("task passed=%v score=%v, want a failed task with no score", got.Passed, got.Score)
+	}
+}
+
+// TestClusterTarget: in a cluster of the learner's own, checks read
+// cluster-scoped kinds and real namespace names, on demand and live.
+func TestClusterTarget(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.apply(t, s.dev, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: dev}")
+	target := s.target
+	target.Cluster = true
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Title: "T", Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Node", Name: "node-1"}, Expect: "object.metadata.labels['kubernetes.io/hostname'] == 'node-1'"},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Namespace", Name: s.dev}},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: s.dev}, Expect: "object.data.mode == 'dev'"},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Node", Name: "nowhere"}},
+	}}}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	want := []grader.CheckResult{{Passed: true}, {Passed: true}, {Passed: true}, {Detail: `no Node "nowhere" in the cluster`}}
+	if diff := cmp.Diff(want, prog.Evaluate(t.Context(), target)[0].Checks); diff != "" {
+		t.Errorf("on demand (-want +got):\n%s", diff)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	first := make(chan []grader.TaskResult, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- prog.Watch(ctx, target, func(r []grader.TaskResult) {
+			select {
+			case first <- r:
+			default:
+			}
+		})
+	}()
+	select {
+	case r := <-first:
+		if diff := cmp.Diff(want, r[0].Checks); diff != "" {
+			t.Errorf("live (-want +got):\n%s", diff)
+		}
+	case err := <-done:
+		t.Fatalf("Watch ended: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("Watch gave no results within a minute")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Watch: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -25,10 +26,23 @@ import (
 // the grader makes is a namespaced request to Namespace or one of the values
 // of Namespaces, so a check can never see outside the sandbox.
 type Target struct {
-	Dynamic    dynamic.Interface
-	Mapper     meta.RESTMapper
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+	// Config and Kube run exec and probe checks (pods/exec, probe Pods and
+	// their logs); without them those checks report an Error.
+	Config     *rest.Config
+	Kube       kubernetes.Interface
 	Namespace  string            // the sandbox's primary namespace
 	Namespaces map[string]string // extra namespaces: logical name → real name
+	// Cluster: the sandbox is a whole cluster of the learner's own. Checks
+	// then read cluster-scoped kinds, and a check's namespace is a real
+	// namespace name.
+	Cluster bool
+
+	// active holds the one exec or probe check of this sandbox that may
+	// run at a time; copies of a Target (live grading and the Check button
+	// share one) share it. Nil (a Target not from NewTarget) means no limit.
+	active chan struct{}
 }
 
 // NewTarget builds a Target from kubelab's (admin) client configuration and
@@ -47,18 +61,41 @@ func NewTarget(cfg *rest.Config, namespace string, extra map[string]string) (Tar
 	if err != nil {
 		return Target{}, fmt.Errorf("grader target: discovery client: %w", err)
 	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Target{}, fmt.Errorf("grader target: clientset: %w", err)
+	}
 	mapper := restmapper.NewShortcutExpander(
 		restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), dc, nil)
-	return Target{Dynamic: dyn, Mapper: mapper, Namespace: namespace, Namespaces: extra}, nil
+	return Target{Dynamic: dyn, Mapper: mapper, Config: cfg, Kube: kube, Namespace: namespace, Namespaces: extra,
+		active: make(chan struct{}, 1)}, nil
 }
 
-// namespace resolves a check's logical namespace to the real one.
+// lockActive waits until no other exec or probe check of the sandbox runs:
+// they are expensive, and a probe Pod must not be counted by another probe.
+func (t Target) lockActive(ctx context.Context) (release func(), err error) {
+	if t.active == nil {
+		return func() {}, nil
+	}
+	select {
+	case t.active <- struct{}{}:
+		return func() { <-t.active }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the sandbox's other exec or probe check: %w", ctx.Err())
+	}
+}
+
+// namespace resolves a check's logical namespace to the real one; in a
+// cluster of the learner's own, names are real already.
 func (t Target) namespace(logical string) (string, error) {
 	if logical == "" {
 		if t.Namespace == "" {
 			return "", errors.New("the sandbox has no namespace")
 		}
 		return t.Namespace, nil
+	}
+	if t.Cluster {
+		return logical, nil
 	}
 	ns, ok := t.Namespaces[logical]
 	if !ok || ns == "" {
@@ -67,20 +104,30 @@ func (t Target) namespace(logical string) (string, error) {
 	return ns, nil
 }
 
-// resource maps a kind to the namespaced resource that serves it.
-func (t Target) resource(gvk schema.GroupVersionKind) (schema.GroupVersionResource, error) {
+// locate resolves where a check of kind gvk in logical namespace reads:
+// the resource that serves the kind and the real namespace, "" for a
+// cluster-scoped kind, which only a cluster of the learner's own lets
+// checks read (in a namespace sandbox, cluster-scoped objects are not the
+// learner's).
+func (t Target) locate(logical string, gvk schema.GroupVersionKind) (schema.GroupVersionResource, string, error) {
 	if t.Mapper == nil {
-		return schema.GroupVersionResource{}, errors.New("the target has no REST mapper")
+		return schema.GroupVersionResource{}, "", errors.New("the target has no REST mapper")
 	}
 	m, err := t.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("kind %s: %w", gvk.Kind, err)
+		return schema.GroupVersionResource{}, "", fmt.Errorf("kind %s: %w", gvk.Kind, err)
 	}
 	if m.Scope.Name() != meta.RESTScopeNameNamespace {
-		// A sandbox owns only namespaces: cluster-scoped objects are not its.
-		return schema.GroupVersionResource{}, fmt.Errorf("kind %s is cluster-scoped; checks read only the sandbox's namespaces", gvk.Kind)
+		if !t.Cluster {
+			return schema.GroupVersionResource{}, "", fmt.Errorf("kind %s is cluster-scoped; checks read only the sandbox's namespaces (a chapter with sandbox: cluster can read it)", gvk.Kind)
+		}
+		return m.Resource, "", nil
 	}
-	return m.Resource, nil
+	ns, err := t.namespace(logical)
+	if err != nil {
+		return schema.GroupVersionResource{}, "", err
+	}
+	return m.Resource, ns, nil
 }
 
 // source reads objects for a check: the API (on demand) or informer caches
@@ -91,11 +138,24 @@ type source interface {
 	list(ctx context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error)
 }
 
-// apiSource reads through the dynamic client, always namespaced.
-type apiSource struct{ dyn dynamic.Interface }
+// Objects the grader makes (probe Pods) carry this label, and the grader's
+// own reads leave them out (learnersOnly): a probe must never change what a
+// check counts.
+const (
+	managedByLabel  = "app.kubernetes.io/managed-by"
+	managedByGrader = "kubelab-grader"
+	learnersOnly    = managedByLabel + "!=" + managedByGrader
+)
+
+// apiSource reads through the dynamic client, namespaced unless the
+// sandbox is a whole cluster.
+type apiSource struct {
+	dyn     dynamic.Interface
+	cluster bool // cluster-scoped reads (ns "") are the sandbox's own
+}
 
 func (s apiSource) get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
-	if ns == "" {
+	if ns == "" && !s.cluster {
 		return nil, errors.New("refusing a read outside the sandbox's namespaces")
 	}
 	obj, err := s.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
@@ -109,12 +169,12 @@ func (s apiSource) get(ctx context.Context, gvr schema.GroupVersionResource, ns,
 }
 
 func (s apiSource) list(ctx context.Context, gvr schema.GroupVersionResource, ns string, sel labels.Selector) ([]*unstructured.Unstructured, error) {
-	if ns == "" {
+	if ns == "" && !s.cluster {
 		return nil, errors.New("refusing a read outside the sandbox's namespaces")
 	}
-	opts := metav1.ListOptions{}
+	opts := metav1.ListOptions{LabelSelector: learnersOnly}
 	if sel != nil && !sel.Empty() {
-		opts.LabelSelector = sel.String()
+		opts.LabelSelector = sel.String() + "," + learnersOnly
 	}
 	l, err := s.dyn.Resource(gvr).Namespace(ns).List(ctx, opts)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,6 +22,15 @@ import (
 // a steady stream cannot postpone results forever.
 const debounce = 30 * time.Millisecond
 
+// Exec and probe checks can change without any API event (a learner writes
+// a file inside a container) and they are expensive: a task with one is
+// also re-evaluated every activeEvery while it has not passed, and never
+// sooner than activeGap after its last evaluation ended.
+const (
+	activeEvery = 10 * time.Second
+	activeGap   = 5 * time.Second
+)
+
 // watchKey is one kind in one namespace: what one informer covers.
 type watchKey struct {
 	gvr schema.GroupVersionResource
@@ -30,10 +40,13 @@ type watchKey struct {
 // Watch grades the chapter live: it runs informers (namespaced to the
 // sandbox) for exactly the kinds the checks read, and after every change
 // re-evaluates only the tasks that read that kind in that namespace, from
-// the informer caches. fn is called from Watch's goroutine, first with every
-// task once the caches have synced, then with only the tasks whose result
-// changed. Watch returns nil when ctx ends, after every informer goroutine
-// has stopped; it returns an error only if it cannot start.
+// the informer caches. A task with exec or probe checks is re-evaluated
+// also when a Pod of their namespace changes and, until it passes, every
+// activeEvery; at most once per activeGap. fn is called from Watch's
+// goroutine, first with every task once the caches have synced, then with
+// only the tasks whose result changed. Watch returns nil when ctx ends,
+// after every informer goroutine has stopped; it returns an error only if
+// it cannot start.
 func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskResult)) error {
 	if t.Dynamic == nil {
 		return errors.New("watch: the target has no client")
@@ -69,42 +82,84 @@ func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskRes
 	mu.Lock()
 	clear(dirty)
 	mu.Unlock()
-	last := make([]TaskResult, len(p.tasks))
+	active := make([]bool, len(p.tasks))
+	activeEnded := make([]time.Time, len(p.tasks)) // when its last evaluation ended
+	anyActive := false
 	for i, ct := range p.tasks {
-		last[i] = p.evalTask(ctx, t, src, ct)
+		active[i] = ct.hasActive()
+		anyActive = anyActive || active[i]
+	}
+	var tick <-chan time.Time // nil: no task needs the tick
+	if anyActive {
+		ticker := time.NewTicker(activeEvery)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	eval := func(i int) TaskResult {
+		r := p.evalTask(ctx, t, src, p.tasks[i])
+		if active[i] {
+			activeEnded[i] = time.Now()
+		}
+		return r
+	}
+	last := make([]TaskResult, len(p.tasks))
+	for i := range p.tasks {
+		last[i] = eval(i)
 	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	fn(append([]TaskResult(nil), last...))
 
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
+	timer := time.NewTimer(debounce)
+	timer.Stop()
+	retry := time.NewTimer(activeGap) // for tasks held back by activeGap
+	retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-kick:
-		}
-		timer.Reset(debounce)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
+			timer.Reset(debounce)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		case <-tick:
+			mu.Lock()
+			for i := range p.tasks {
+				if active[i] && !last[i].Passed {
+					dirty[i] = true
+				}
+			}
+			mu.Unlock()
+		case <-retry.C:
 		}
 		mu.Lock()
-		todo := make([]int, 0, len(dirty))
+		now := time.Now()
+		var todo []int
+		var wait time.Duration
 		for i := range p.tasks { // chapter order
-			if dirty[i] {
-				todo = append(todo, i)
+			if !dirty[i] {
+				continue
 			}
+			if gap := activeGap - now.Sub(activeEnded[i]); active[i] && gap > 0 {
+				if wait == 0 || gap < wait {
+					wait = gap
+				}
+				continue // stays dirty
+			}
+			todo = append(todo, i)
+			delete(dirty, i)
 		}
-		clear(dirty)
 		mu.Unlock()
+		if wait > 0 {
+			retry.Reset(wait)
+		}
 		var changed []TaskResult
 		for _, i := range todo {
-			r := p.evalTask(ctx, t, src, p.tasks[i])
+			r := eval(i)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -127,19 +182,23 @@ type informers struct {
 	cancel    context.CancelFunc
 }
 
-// startInformers starts one informer per (kind, namespace) the checks read;
+// startInformers starts one informer per (kind, namespace) the checks read,
+// and one for the Pods of each namespace an exec or probe check works in;
 // after each change of an object, changed gets the indexes of the tasks
 // that read its kind in its namespace. A check whose kind or namespace does
-// not resolve is left to evalCheck, which reports it.
+// not resolve is left to evalCheck, which reports it. The informers leave
+// out the grader's own objects (probe Pods), so a probe triggers nothing.
 func (p *Program) startInformers(ctx context.Context, t Target, changed func(tasks map[int]bool)) (*informers, error) {
 	affects := map[watchKey]map[int]bool{}
 	for i, ct := range p.tasks {
 		for _, cc := range ct.checks {
-			ns, err := t.namespace(cc.spec.Resource.Namespace)
-			if err != nil {
-				continue
+			gvr, ns := podsGVR, ""
+			var err error
+			if cc.source == fromResource {
+				gvr, ns, err = t.locate(cc.namespace(), cc.gvk)
+			} else {
+				ns, err = t.namespace(cc.namespace())
 			}
-			gvr, err := t.resource(cc.gvk)
 			if err != nil {
 				continue
 			}
@@ -159,7 +218,9 @@ func (p *Program) startInformers(ctx context.Context, t Target, changed func(tas
 	for k, tasks := range affects {
 		f := in.factories[k.ns]
 		if f == nil {
-			f = dynamicinformer.NewFilteredDynamicSharedInformerFactory(t.Dynamic, 0, k.ns, nil)
+			f = dynamicinformer.NewFilteredDynamicSharedInformerFactory(t.Dynamic, 0, k.ns, func(o *metav1.ListOptions) {
+				o.LabelSelector = learnersOnly
+			})
 			in.factories[k.ns] = f
 		}
 		gi := f.ForResource(k.gvr)
@@ -221,10 +282,14 @@ type cacheSource struct {
 	listers map[watchKey]cache.GenericLister
 }
 
+// lister reads one namespace, or cluster-scoped objects when ns is "".
 func (s cacheSource) lister(gvr schema.GroupVersionResource, ns string) (cache.GenericNamespaceLister, error) {
 	l, ok := s.listers[watchKey{gvr, ns}]
 	if !ok {
-		return nil, fmt.Errorf("%s in %s is not watched", gvr.Resource, ns)
+		return nil, fmt.Errorf("%s%s is not watched", gvr.Resource, inNamespace(ns))
+	}
+	if ns == "" {
+		return l, nil
 	}
 	return l.ByNamespace(ns), nil
 }

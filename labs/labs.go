@@ -5,7 +5,10 @@
 // loader calls through Options.CompileCheck.
 package labs
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrNotFound is returned when a chapter, step or task does not exist.
 var ErrNotFound = errors.New("not found")
@@ -23,6 +26,10 @@ const (
 	SandboxCluster   = "cluster"
 )
 
+// DefaultNodes is the node layout of a `sandbox: cluster` chapter that
+// names none: a control plane and two workers, named as exam tasks name them.
+var DefaultNodes = []string{"controlplane", "node01", "node02"}
+
 // Chapter is one folder under labs/: chapter.yaml, one Markdown file per
 // step, and tasks.yaml.
 type Chapter struct {
@@ -35,9 +42,12 @@ type Chapter struct {
 	Size       string   // SizeSmall, SizeMedium or SizeLarge
 	Sandbox    string   // SandboxNamespace or SandboxCluster
 	Namespaces []string // extra namespaces, by logical name (e.g. "dev", "prod")
-	Needs      []string // what the chapter needs beyond the API: "runtime", "cluster-admin"
-	Steps      []*Step
-	Tasks      []*Task
+	// Nodes is a cluster chapter's node layout, the first node its control
+	// plane; nil means DefaultNodes (and every namespace chapter).
+	Nodes []string
+	Needs []string // what the chapter needs beyond the API: "runtime", "cluster-admin"
+	Steps []*Step
+	Tasks []*Task
 }
 
 // Step is one Markdown lesson page.
@@ -71,14 +81,23 @@ const (
 	MatchCount = "count" // the number of objects for which expect holds is within [Min, Max]
 )
 
-// Check is one graded condition, evaluated by the grader.
+// Check is one graded condition, evaluated by the grader. It has exactly one
+// source: Resource (API objects), Exec (a command in a learner's container)
+// or Probe (a request from a short-lived Pod); Exec and Probe need real
+// containers (a chapter with needs: [runtime]).
 type Check struct {
-	Resource Resource
-	Match    string // MatchAll (default), MatchAny or MatchCount
+	Resource Resource // the zero value when Exec or Probe is set
+	Exec     *Exec
+	Probe    *Probe
+	Match    string // resource only: MatchAll (default), MatchAny or MatchCount
 	Min, Max *int   // bounds for MatchCount; nil means unbounded
-	Expect   string // CEL boolean over `object`; empty means "exists"
-	Actual   string // optional CEL value shown as the actual side of the detail
-	Message  string // what the learner should achieve, shown when the check fails
+	// Expect is a CEL boolean over the source's variables (`object`; exec:
+	// output, stdout, stderr, exitCode; probe http: status, body, error; probe
+	// dns: addresses, error). Empty means: the object exists / exitCode == 0 /
+	// status in 200..399 / at least one address.
+	Expect  string
+	Actual  string // optional CEL value shown as the actual side of the detail
+	Message string // what the learner should achieve, shown when the check fails
 	// Precondition marks a check that holds before the learner acts (say,
 	// "the bare Pod is gone" before the learner made it): the task passes
 	// only with it, but it scores nothing, so nobody gets credit for work
@@ -96,4 +115,31 @@ type Resource struct {
 	Name       string // exactly this object; exclusive with Selector
 	Selector   string // a label selector, e.g. "app=web"
 	Namespace  string // logical name of one of Chapter.Namespaces; empty means the primary namespace
+}
+
+// Limits of the exec and probe checks' timeouts.
+const (
+	DefaultExecTimeout  = 10 * time.Second
+	DefaultProbeTimeout = 20 * time.Second
+	MaxCheckTimeout     = 60 * time.Second
+)
+
+// Exec runs a command in a container of a learner's Pod (pods/exec with
+// kubelab's credentials); its result is what the check's CEL sees.
+type Exec struct {
+	Pod       string   // exactly this Pod; exclusive with Selector
+	Selector  string   // the first Running Pod matching, by name
+	Namespace string   // logical name of one of Chapter.Namespaces; empty means the primary namespace
+	Container string   // empty means the Pod's first container
+	Command   []string // argv, no shell
+	Timeout   time.Duration
+}
+
+// Probe asks the network a question from a short-lived Pod in the sandbox:
+// an HTTP GET or a DNS lookup, as a learner's own Pod would see it.
+type Probe struct {
+	HTTP      string // GET this URL; exclusive with DNS
+	DNS       string // resolve this name
+	Namespace string // logical namespace the probe Pod runs in; empty means the primary namespace
+	Timeout   time.Duration
 }

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
@@ -171,7 +173,7 @@ func (l *loader) chapterYAML(ch *Chapter, slug string) {
 	if root == nil {
 		return
 	}
-	kv := f.fields(root, "", "chapter.yaml", "id", "title", "summary", "order", "minutes", "size", "sandbox", "namespaces", "needs")
+	kv := f.fields(root, "", "chapter.yaml", "id", "title", "summary", "order", "minutes", "size", "sandbox", "namespaces", "nodes", "needs")
 	id := f.str(kv["id"], "")
 	switch {
 	case kv["id"].key == nil:
@@ -226,6 +228,10 @@ func (l *loader) chapterYAML(ch *Chapter, slug string) {
 			ch.Namespaces = append(ch.Namespaces, ns)
 		}
 	}
+	if ch.Sandbox == SandboxCluster && len(ch.Namespaces) > 0 {
+		f.add(kv["namespaces"].value, "a cluster sandbox has every namespace its learner makes: list none here, and create the ones the lab needs in a task's setup")
+	}
+	l.nodes(ch, f, kv["nodes"])
 	needs, nodes := f.strings(kv["needs"], "")
 	for i, need := range needs {
 		switch {
@@ -236,6 +242,40 @@ func (l *loader) chapterYAML(ch *Chapter, slug string) {
 		default:
 			ch.Needs = append(ch.Needs, need)
 		}
+	}
+}
+
+// maxNodes bounds a cluster chapter's node layout.
+const maxNodes = 10
+
+// nodes validates a cluster chapter's node layout.
+func (l *loader) nodes(ch *Chapter, f yamlFile, fl field) {
+	if fl.key == nil {
+		return
+	}
+	if ch.Sandbox != SandboxCluster {
+		f.add(fl.key, "nodes: only a chapter with sandbox: cluster has nodes of its own")
+		return
+	}
+	names, nodes := f.strings(fl, "")
+	var layout []string
+	for i, n := range names {
+		switch {
+		case !dnsLabel.MatchString(n):
+			f.add(nodes[i], "node %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", n)
+		case slices.Contains(layout, n):
+			f.add(nodes[i], "node %q is listed twice", n)
+		default:
+			layout = append(layout, n)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		f.add(fl.value, "nodes is empty: list the nodes, the control plane first (or omit it for %s)", strings.Join(DefaultNodes, ", "))
+	case len(names) > maxNodes:
+		f.add(fl.value, "%d nodes: a cluster chapter may have at most %d", len(names), maxNodes)
+	case !slices.Equal(layout, DefaultNodes):
+		ch.Nodes = layout
 	}
 }
 
@@ -422,50 +462,68 @@ func (l *loader) checkHint(ch *Chapter, f yamlFile, n *yaml.Node, where string, 
 // check validates one check; ok is false if it is too broken to compile.
 func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Check, bool) {
 	c := Check{File: f.name, Line: n.Line}
-	kv := f.fields(n, where, "check", "resource", "match", "min", "max", "expect", "actual", "message", "precondition")
+	kv := f.fields(n, where, "check", "resource", "exec", "probe", "match", "min", "max", "expect", "actual", "message", "precondition")
 	if n.Kind != yaml.MappingNode {
 		return c, false
 	}
 	before := len(l.ps.list)
-	res := kv["resource"].value
-	if res == nil || isNull(res) {
-		f.add(n, "%sresource is required", where)
-	} else {
-		rfs := f.fields(res, where, "resource", "apiVersion", "kind", "name", "selector", "namespace")
-		r := &c.Resource
-		r.APIVersion = f.str(rfs["apiVersion"], where)
-		r.Kind = f.str(rfs["kind"], where)
-		r.Name = f.str(rfs["name"], where)
-		r.Selector = f.str(rfs["selector"], where)
-		r.Namespace = f.str(rfs["namespace"], where)
-		switch {
-		case r.APIVersion == "":
-			f.add(res, "%sresource apiVersion is required", where)
-		case !apiVersionRE.MatchString(r.APIVersion):
-			f.add(rfs["apiVersion"].value, "%sresource apiVersion %q must look like v1 or apps/v1", where, r.APIVersion)
-		}
-		switch {
-		case r.Kind == "":
-			f.add(res, "%sresource kind is required", where)
-		case !kindRE.MatchString(r.Kind):
-			f.add(rfs["kind"].value, "%sresource kind %q must be a Kind such as Pod or Deployment", where, r.Kind)
-		}
-		switch {
-		case rfs["name"].key != nil && rfs["selector"].key != nil:
-			f.add(rfs["selector"].key, "%sname and selector are exclusive", where)
-		case rfs["name"].key != nil && !objectName.MatchString(r.Name):
-			f.add(rfs["name"].value, "%sresource name %q is not a valid object name", where, r.Name)
-		case rfs["selector"].key != nil:
-			if strings.TrimSpace(r.Selector) == "" {
-				f.add(rfs["selector"].value, "%sselector is empty (omit it to select every %s)", where, r.Kind)
-			} else if _, err := labels.Parse(r.Selector); err != nil {
-				f.add(rfs["selector"].value, "%sinvalid selector %q: %v", where, r.Selector, err)
-			}
-		}
-		if rfs["namespace"].key != nil && !slices.Contains(ch.Namespaces, r.Namespace) {
-			f.add(rfs["namespace"].value, "%snamespace %q is not declared in chapter.yaml namespaces", where, r.Namespace)
+	var sources []string
+	for _, s := range []string{"resource", "exec", "probe"} {
+		if kv[s].key != nil {
+			sources = append(sources, s)
 		}
 	}
+	switch len(sources) {
+	case 0:
+		f.add(n, "%sresource, exec or probe is required", where)
+	case 1:
+	default:
+		f.add(kv[sources[1]].key, "%s%s and %s are exclusive: a check has one source", where, sources[0], sources[1])
+	}
+	if fl := kv["resource"]; fl.key != nil {
+		l.resource(ch, f, fl, &c.Resource, where)
+	}
+	for _, src := range []string{"exec", "probe"} {
+		fl := kv[src]
+		if fl.key == nil {
+			continue
+		}
+		if !slices.Contains(ch.Needs, NeedRuntime) {
+			f.add(fl.key, "%s%s checks need real containers: add needs: [runtime] to chapter.yaml", where, src)
+		}
+		if src == "exec" {
+			c.Exec = l.exec(ch, f, fl, where)
+		} else {
+			c.Probe = l.probe(ch, f, fl, where)
+		}
+	}
+	if kv["resource"].key != nil || len(sources) == 0 {
+		l.match(f, n, kv, &c, where)
+	} else {
+		for _, name := range []string{"match", "min", "max"} {
+			if fl := kv[name]; fl.key != nil {
+				f.add(fl.key, "%s%s applies only to resource checks", where, name)
+			}
+		}
+	}
+	c.Expect = f.str(kv["expect"], where)
+	c.Actual = f.str(kv["actual"], where)
+	c.Message = strings.TrimSpace(f.str(kv["message"], where))
+	c.Precondition = f.boolean(kv["precondition"], where)
+	if len(l.ps.list) > before {
+		return c, false
+	}
+	if l.opts.CompileCheck != nil {
+		if err := l.opts.CompileCheck(c); err != nil {
+			f.add(n, "%s%s", where, oneLine(err.Error()))
+			return c, false
+		}
+	}
+	return c, true
+}
+
+// match validates how a resource check counts the objects it selects.
+func (l *loader) match(f yamlFile, n *yaml.Node, kv map[string]field, c *Check, where string) {
 	c.Match = MatchAll
 	if fl := kv["match"]; fl.key != nil {
 		c.Match = f.str(fl, where)
@@ -500,20 +558,191 @@ func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Che
 			f.add(kv["max"].value, "%smin %d is greater than max %d", where, *c.Min, *c.Max)
 		}
 	}
-	c.Expect = f.str(kv["expect"], where)
-	c.Actual = f.str(kv["actual"], where)
-	c.Message = strings.TrimSpace(f.str(kv["message"], where))
-	c.Precondition = f.boolean(kv["precondition"], where)
-	if len(l.ps.list) > before {
-		return c, false
+}
+
+// resource validates a check's resource: which objects it selects.
+func (l *loader) resource(ch *Chapter, f yamlFile, fl field, r *Resource, where string) {
+	res := fl.value
+	if isNull(res) {
+		f.add(fl.key, "%sresource is empty", where)
+		return
 	}
-	if l.opts.CompileCheck != nil {
-		if err := l.opts.CompileCheck(c); err != nil {
-			f.add(n, "%s%s", where, oneLine(err.Error()))
-			return c, false
+	rfs := f.fields(res, where, "resource", "apiVersion", "kind", "name", "selector", "namespace")
+	r.APIVersion = f.str(rfs["apiVersion"], where)
+	r.Kind = f.str(rfs["kind"], where)
+	r.Name = f.str(rfs["name"], where)
+	r.Selector = f.str(rfs["selector"], where)
+	r.Namespace = f.str(rfs["namespace"], where)
+	switch {
+	case r.APIVersion == "":
+		f.add(res, "%sresource apiVersion is required", where)
+	case !apiVersionRE.MatchString(r.APIVersion):
+		f.add(rfs["apiVersion"].value, "%sresource apiVersion %q must look like v1 or apps/v1", where, r.APIVersion)
+	}
+	switch {
+	case r.Kind == "":
+		f.add(res, "%sresource kind is required", where)
+	case !kindRE.MatchString(r.Kind):
+		f.add(rfs["kind"].value, "%sresource kind %q must be a Kind such as Pod or Deployment", where, r.Kind)
+	}
+	switch {
+	case rfs["name"].key != nil && rfs["selector"].key != nil:
+		f.add(rfs["selector"].key, "%sname and selector are exclusive", where)
+	case rfs["name"].key != nil && !objectName.MatchString(r.Name):
+		f.add(rfs["name"].value, "%sresource name %q is not a valid object name", where, r.Name)
+	case rfs["selector"].key != nil:
+		l.selector(f, rfs["selector"], r.Selector, r.Kind, where)
+	}
+	if clusterScoped(r.APIVersion, r.Kind) {
+		switch {
+		case ch.Sandbox != SandboxCluster:
+			f.add(rfs["kind"].value, "%s%s is cluster-scoped: a namespace sandbox cannot see it (a learner there has no rights on it); give the chapter sandbox: cluster", where, r.Kind)
+		case rfs["namespace"].key != nil:
+			f.add(rfs["namespace"].key, "%s%s is cluster-scoped: omit namespace", where, r.Kind)
+		}
+		return
+	}
+	l.namespace(ch, f, rfs["namespace"], r.Namespace, where)
+}
+
+// clusterScoped knows the built-in kinds that live outside namespaces.
+// (A custom resource's scope is known only to its cluster: the grader
+// reports it there.)
+func clusterScoped(apiVersion, kind string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	if !strings.Contains(apiVersion, "/") {
+		group = ""
+	}
+	switch group + "/" + kind {
+	case "/Namespace", "/Node", "/PersistentVolume", "/ComponentStatus",
+		"rbac.authorization.k8s.io/ClusterRole", "rbac.authorization.k8s.io/ClusterRoleBinding",
+		"storage.k8s.io/StorageClass", "storage.k8s.io/CSIDriver", "storage.k8s.io/CSINode", "storage.k8s.io/VolumeAttachment",
+		"scheduling.k8s.io/PriorityClass", "node.k8s.io/RuntimeClass", "networking.k8s.io/IngressClass",
+		"apiextensions.k8s.io/CustomResourceDefinition", "apiregistration.k8s.io/APIService",
+		"admissionregistration.k8s.io/ValidatingWebhookConfiguration", "admissionregistration.k8s.io/MutatingWebhookConfiguration",
+		"admissionregistration.k8s.io/ValidatingAdmissionPolicy", "admissionregistration.k8s.io/ValidatingAdmissionPolicyBinding",
+		"certificates.k8s.io/CertificateSigningRequest", "flowcontrol.apiserver.k8s.io/FlowSchema",
+		"flowcontrol.apiserver.k8s.io/PriorityLevelConfiguration":
+		return true
+	}
+	return false
+}
+
+// selector validates a label selector.
+func (l *loader) selector(f yamlFile, fl field, sel, kind, where string) {
+	if strings.TrimSpace(sel) == "" {
+		f.add(fl.value, "%sselector is empty (omit it to select every %s)", where, kind)
+	} else if _, err := labels.Parse(sel); err != nil {
+		f.add(fl.value, "%sinvalid selector %q: %v", where, sel, err)
+	}
+}
+
+// namespace validates a logical namespace, when one is given; in a
+// cluster sandbox it is a real namespace name.
+func (l *loader) namespace(ch *Chapter, f yamlFile, fl field, ns, where string) {
+	if fl.key != nil && ch.Sandbox == SandboxCluster {
+		if !dnsLabel.MatchString(ns) {
+			f.add(fl.value, "%snamespace %q must be a DNS-1123 label", where, ns)
+		}
+		return
+	}
+	if fl.key != nil && !slices.Contains(ch.Namespaces, ns) {
+		f.add(fl.value, "%snamespace %q is not declared in chapter.yaml namespaces", where, ns)
+	}
+}
+
+// exec validates a check's exec: which container runs which command.
+func (l *loader) exec(ch *Chapter, f yamlFile, fl field, where string) *Exec {
+	if isNull(fl.value) {
+		f.add(fl.key, "%sexec is empty", where)
+		return nil
+	}
+	efs := f.fields(fl.value, where, "exec", "pod", "selector", "namespace", "container", "command", "timeout")
+	e := &Exec{
+		Pod:       f.str(efs["pod"], where),
+		Selector:  f.str(efs["selector"], where),
+		Namespace: f.str(efs["namespace"], where),
+		Container: f.str(efs["container"], where),
+	}
+	switch {
+	case efs["pod"].key != nil && efs["selector"].key != nil:
+		f.add(efs["selector"].key, "%spod and selector are exclusive", where)
+	case efs["pod"].key == nil && efs["selector"].key == nil:
+		f.add(fl.value, "%sexec needs pod or selector", where)
+	case efs["pod"].key != nil && !objectName.MatchString(e.Pod):
+		f.add(efs["pod"].value, "%sexec pod %q is not a valid Pod name", where, e.Pod)
+	case efs["selector"].key != nil:
+		l.selector(f, efs["selector"], e.Selector, "Pod", where)
+	}
+	l.namespace(ch, f, efs["namespace"], e.Namespace, where)
+	if efs["container"].key != nil && !dnsLabel.MatchString(e.Container) {
+		f.add(efs["container"].value, "%sexec container %q is not a valid container name", where, e.Container)
+	}
+	switch cmd := efs["command"]; {
+	case cmd.key == nil:
+		f.add(fl.value, "%sexec command is required", where)
+	case cmd.value.Kind == yaml.ScalarNode && !isNull(cmd.value):
+		f.add(cmd.value, "%sexec command must be a list (argv), such as [cat, /etc/hostname]; for a shell write [sh, -c, \"...\"]", where)
+	default:
+		e.Command, _ = f.strings(cmd, where)
+		if len(e.Command) == 0 || e.Command[0] == "" {
+			f.add(cmd.value, "%sexec command is empty", where)
 		}
 	}
-	return c, true
+	e.Timeout = l.timeout(f, efs["timeout"], where, "exec", DefaultExecTimeout)
+	return e
+}
+
+// dnsName is a host name a probe may resolve.
+var dnsName = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
+
+// probe validates a check's probe: one HTTP GET or one DNS lookup.
+func (l *loader) probe(ch *Chapter, f yamlFile, fl field, where string) *Probe {
+	if isNull(fl.value) {
+		f.add(fl.key, "%sprobe is empty", where)
+		return nil
+	}
+	pfs := f.fields(fl.value, where, "probe", "http", "dns", "namespace", "timeout")
+	p := &Probe{
+		HTTP:      f.str(pfs["http"], where),
+		DNS:       f.str(pfs["dns"], where),
+		Namespace: f.str(pfs["namespace"], where),
+	}
+	switch {
+	case pfs["http"].key != nil && pfs["dns"].key != nil:
+		f.add(pfs["dns"].key, "%shttp and dns are exclusive", where)
+	case pfs["http"].key == nil && pfs["dns"].key == nil:
+		f.add(fl.value, "%sprobe needs http or dns", where)
+	case pfs["http"].key != nil:
+		if u, err := url.Parse(p.HTTP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			f.add(pfs["http"].value, "%sprobe http %q must be an http:// or https:// URL", where, p.HTTP)
+		}
+	case len(p.DNS) > 253 || !dnsName.MatchString(p.DNS):
+		f.add(pfs["dns"].value, "%sprobe dns %q must be a DNS name such as web.dev.svc.cluster.local", where, p.DNS)
+	}
+	l.namespace(ch, f, pfs["namespace"], p.Namespace, where)
+	p.Timeout = l.timeout(f, pfs["timeout"], where, "probe", DefaultProbeTimeout)
+	return p
+}
+
+// timeout parses an optional duration in (0, MaxCheckTimeout]; def when absent.
+func (l *loader) timeout(f yamlFile, fl field, where, what string, def time.Duration) time.Duration {
+	if fl.key == nil {
+		return def
+	}
+	s := f.str(fl, where)
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		f.add(fl.value, "%s%s timeout %q must be a duration such as 10s", where, what, s)
+	case d <= 0:
+		f.add(fl.value, "%s%s timeout %q must be positive", where, what, s)
+	case d > MaxCheckTimeout:
+		f.add(fl.value, "%s%s timeout %q is longer than the maximum %ds", where, what, s, int(MaxCheckTimeout.Seconds()))
+	default:
+		return d
+	}
+	return def
 }
 
 // crossChapter reports duplicate ids and orders across chapters.

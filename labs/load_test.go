@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/labs"
 )
 
@@ -311,10 +313,74 @@ id: again
 				`01-pods/tasks.yaml:22: task "hello" check 11: min 3 is greater than max 2`,
 				`01-pods/tasks.yaml:25: task "hello" check 12: min must be >= 0`,
 				`01-pods/tasks.yaml:26: task "hello" check 12: max must be an integer, not "many"`,
-				`01-pods/tasks.yaml:27: task "hello" check 13: resource is required`,
+				`01-pods/tasks.yaml:27: task "hello" check 13: resource, exec or probe is required`,
 				`01-pods/tasks.yaml:28: task "hello" check 13: unknown field "expected"`,
 				`01-pods/tasks.yaml:29: task "hello" check 14: compile expect: ERROR: <input>:1:1: undeclared reference to 'nope'`,
 				`01-pods/tasks.yaml:31: task "hello" check 15: check must be a mapping`,
+			},
+		},
+		{
+			name: "exec and probe need the runtime",
+			files: map[string]string{"01-pods/tasks.yaml": tasksWith(`      - exec: {pod: web, command: [cat, /etc/hostname]}
+      - probe: {http: "http://web/"}
+`)},
+			want: []string{
+				`01-pods/tasks.yaml:6: task "hello" check 1: exec checks need real containers: add needs: [runtime] to chapter.yaml`,
+				`01-pods/tasks.yaml:7: task "hello" check 2: probe checks need real containers: add needs: [runtime] to chapter.yaml`,
+			},
+		},
+		{
+			name: "exec and probe checks",
+			files: map[string]string{
+				"01-pods/chapter.yaml": baseChapter + "needs: [runtime]\n",
+				"01-pods/tasks.yaml": tasksWith(`      - resource: {apiVersion: v1, kind: Pod, name: web}
+        exec: {pod: web, command: [ls]}
+        probe: {dns: web}
+      - exec: {pod: web, selector: app=web, command: [ls]}
+      - exec: {command: [ls], namespace: prod}
+      - exec: {pod: "Web Server", container: Nginx, command: cat /etc/hostname}
+      - exec: {selector: "app in (web", command: []}
+      - exec: {pod: web}
+        match: any
+        min: 1
+      - exec: {pod: web, command: [ls], timeout: soon}
+      - exec: {pod: web, command: [ls], timeout: 0s}
+      - probe: {pod: web, command: [ls], timeout: 61s}
+      - probe: {http: "http://web/", dns: web}
+      - probe: {timeout: 90s}
+      - probe: {http: "ftp://web/"}
+      - probe: {dns: "web..dev", namespace: prod}
+      - exec:
+      - exec: {pod: web, command: [ls, 1, [x]]}
+`),
+			},
+			want: []string{
+				`01-pods/tasks.yaml:7: task "hello" check 1: resource and exec are exclusive: a check has one source`,
+				`01-pods/tasks.yaml:9: task "hello" check 2: pod and selector are exclusive`,
+				`01-pods/tasks.yaml:10: task "hello" check 3: exec needs pod or selector`,
+				`01-pods/tasks.yaml:10: task "hello" check 3: namespace "prod" is not declared in chapter.yaml namespaces`,
+				`01-pods/tasks.yaml:11: task "hello" check 4: exec pod "Web Server" is not a valid Pod name`,
+				`01-pods/tasks.yaml:11: task "hello" check 4: exec container "Nginx" is not a valid container name`,
+				`01-pods/tasks.yaml:11: task "hello" check 4: exec command must be a list (argv), such as [cat, /etc/hostname]; for a shell write [sh, -c, "..."]`,
+				`01-pods/tasks.yaml:12: task "hello" check 5: invalid selector "app in (web": unable to parse requirement: found '', expected: ',' or ')'`,
+				`01-pods/tasks.yaml:12: task "hello" check 5: exec command is empty`,
+				`01-pods/tasks.yaml:13: task "hello" check 6: exec command is required`,
+				`01-pods/tasks.yaml:14: task "hello" check 6: match applies only to resource checks`,
+				`01-pods/tasks.yaml:15: task "hello" check 6: min applies only to resource checks`,
+				`01-pods/tasks.yaml:16: task "hello" check 7: exec timeout "soon" must be a duration such as 10s`,
+				`01-pods/tasks.yaml:17: task "hello" check 8: exec timeout "0s" must be positive`,
+				`01-pods/tasks.yaml:18: task "hello" check 9: unknown field "pod"`,
+				`01-pods/tasks.yaml:18: task "hello" check 9: unknown field "command"`,
+				`01-pods/tasks.yaml:18: task "hello" check 9: probe needs http or dns`,
+				`01-pods/tasks.yaml:18: task "hello" check 9: probe timeout "61s" is longer than the maximum 60s`,
+				`01-pods/tasks.yaml:19: task "hello" check 10: http and dns are exclusive`,
+				`01-pods/tasks.yaml:20: task "hello" check 11: probe needs http or dns`,
+				`01-pods/tasks.yaml:20: task "hello" check 11: probe timeout "90s" is longer than the maximum 60s`,
+				`01-pods/tasks.yaml:21: task "hello" check 12: probe http "ftp://web/" must be an http:// or https:// URL`,
+				`01-pods/tasks.yaml:22: task "hello" check 13: probe dns "web..dev" must be a DNS name such as web.dev.svc.cluster.local`,
+				`01-pods/tasks.yaml:22: task "hello" check 13: namespace "prod" is not declared in chapter.yaml namespaces`,
+				`01-pods/tasks.yaml:23: task "hello" check 14: exec is empty`,
+				`01-pods/tasks.yaml:24: task "hello" check 15: command must be a list of strings`,
 			},
 		},
 		{
@@ -331,6 +397,31 @@ id: again
 `},
 			want: []string{`01-pods/tasks.yaml:8: task "hello": hint 1: image "missing.png" not found in the chapter folder`},
 		},
+		{
+			name:  "cluster-scoped check in a namespace sandbox",
+			files: map[string]string{"01-pods/tasks.yaml": tasksWith("      - resource: {apiVersion: v1, kind: Node, name: node01}\n")},
+			want:  []string{`01-pods/tasks.yaml:6: task "hello" check 1: Node is cluster-scoped: a namespace sandbox cannot see it (a learner there has no rights on it); give the chapter sandbox: cluster`},
+		},
+		{
+			name: "cluster chapter mistakes",
+			files: map[string]string{
+				"01-pods/chapter.yaml": "id: pods\ntitle: Pods\nsandbox: cluster\nnamespaces: [dev]\nnodes: [cp, Node_2, cp]\n",
+				"01-pods/tasks.yaml": tasksWith("      - resource: {apiVersion: storage.k8s.io/v1, kind: StorageClass, name: fast, namespace: dev}\n" +
+					"      - resource: {apiVersion: v1, kind: Pod, name: web, namespace: Bad_NS}\n"),
+			},
+			want: []string{
+				"01-pods/chapter.yaml:4: a cluster sandbox has every namespace its learner makes: list none here, and create the ones the lab needs in a task's setup",
+				`01-pods/chapter.yaml:5: node "Node_2" must be a DNS-1123 label (lowercase letters, digits, hyphens)`,
+				`01-pods/chapter.yaml:5: node "cp" is listed twice`,
+				`01-pods/tasks.yaml:6: task "hello" check 1: StorageClass is cluster-scoped: omit namespace`,
+				`01-pods/tasks.yaml:7: task "hello" check 2: namespace "Bad_NS" must be a DNS-1123 label`,
+			},
+		},
+		{
+			name:  "nodes in a namespace chapter",
+			files: map[string]string{"01-pods/chapter.yaml": baseChapter + "nodes: [a, b]\n"},
+			want:  []string{"01-pods/chapter.yaml:4: nodes: only a chapter with sandbox: cluster has nodes of its own"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,6 +434,126 @@ id: again
 			got := strings.Split(verr.Error(), "\n")
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLoadRuntimeChecks loads exec and probe checks and their defaults.
+func TestLoadRuntimeChecks(t *testing.T) {
+	t.Parallel()
+	cat, err := labs.Load(labFS(map[string]string{
+		"01-pods/chapter.yaml": baseChapter + "needs: [runtime]\n",
+		"01-pods/tasks.yaml": tasksWith(`      - exec:
+          pod: web
+          container: nginx
+          command: [cat, /usr/share/nginx/html/index.html]
+        expect: output.contains('hello')
+        message: index.html says hello
+      - exec: {selector: app=web, namespace: dev, command: [sh, -c, "exit 3"], timeout: 1m}
+        expect: exitCode == 3
+      - probe: {http: "http://web/", timeout: 5s}
+      - probe: {dns: web.dev.svc.cluster.local, namespace: dev}
+        expect: addresses.size() == 1
+`),
+	}), labs.Options{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	task, err := cat.Task("pods", "hello")
+	if err != nil {
+		t.Fatalf("Task: %v", err)
+	}
+	want := []labs.Check{
+		{Exec: &labs.Exec{Pod: "web", Container: "nginx", Command: []string{"cat", "/usr/share/nginx/html/index.html"}, Timeout: labs.DefaultExecTimeout},
+			Expect: "output.contains('hello')", Message: "index.html says hello", File: "01-pods/tasks.yaml", Line: 6},
+		{Exec: &labs.Exec{Selector: "app=web", Namespace: "dev", Command: []string{"sh", "-c", "exit 3"}, Timeout: time.Minute},
+			Expect: "exitCode == 3", File: "01-pods/tasks.yaml", Line: 12},
+		{Probe: &labs.Probe{HTTP: "http://web/", Timeout: 5 * time.Second}, File: "01-pods/tasks.yaml", Line: 14},
+		{Probe: &labs.Probe{DNS: "web.dev.svc.cluster.local", Namespace: "dev", Timeout: labs.DefaultProbeTimeout},
+			Expect: "addresses.size() == 1", File: "01-pods/tasks.yaml", Line: 15},
+	}
+	if diff := cmp.Diff(want, task.Checks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadCompilesRuntimeChecks loads exec and probe checks with the
+// grader's compiler: each source has its own typed variables.
+func TestLoadCompilesRuntimeChecks(t *testing.T) {
+	t.Parallel()
+	_, err := labs.Load(labFS(map[string]string{
+		"01-pods/chapter.yaml": baseChapter + "needs: [runtime]\n",
+		"01-pods/tasks.yaml": tasksWith(`      - exec: {pod: web, command: [ls]}
+        expect: output.contains(1)
+      - exec: {pod: web, command: [ls]}
+        expect: exitCode == 0 && stdout.startsWith('a') && stderr == ''
+        actual: size(output)
+      - exec: {pod: web, command: [ls]}
+        expect: object.metadata.name == 'web'
+      - probe: {http: "http://web/"}
+        expect: status == 200 && body.contains('Welcome') && error == ''
+      - probe: {http: "http://web/"}
+        expect: addresses.size() > 0
+      - probe: {dns: web}
+        expect: addresses.exists(a, a.startsWith('10.')) && error == ''
+      - probe: {dns: web}
+        expect: status == 200
+      - resource: {apiVersion: v1, kind: Pod, name: web}
+        expect: output == ''
+`),
+	}), labs.Options{CompileCheck: grader.CompileCheck})
+	var verr *labs.ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("Load: got error %v (%T), want *ValidationError", err, err)
+	}
+	var got []string
+	for _, p := range verr.Problems {
+		msg, _, _ := strings.Cut(p.String(), " (") // keep the head of CEL's message
+		got = append(got, msg)
+	}
+	want := []string{
+		`01-pods/tasks.yaml:6: task "hello" check 1: expect: ERROR: <input>:1:16: found no matching overload for 'contains' applied to 'string.(int)'`,
+		`01-pods/tasks.yaml:11: task "hello" check 3: expect: ERROR: <input>:1:1: undeclared reference to 'object'`,
+		`01-pods/tasks.yaml:15: task "hello" check 5: expect: ERROR: <input>:1:1: undeclared reference to 'addresses'`,
+		`01-pods/tasks.yaml:19: task "hello" check 7: expect: ERROR: <input>:1:1: undeclared reference to 'status'`,
+		`01-pods/tasks.yaml:21: task "hello" check 8: expect: ERROR: <input>:1:1: undeclared reference to 'output'`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadClusterChapter: a cluster chapter reads cluster-scoped kinds and
+// real namespaces, and keeps its node layout unless it is the default.
+func TestLoadClusterChapter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		nodes string
+		want  []string
+	}{
+		{"default layout", "", nil},
+		{"the default spelled out", "nodes: [controlplane, node01, node02]\n", nil},
+		{"a layout of its own", "nodes: [master, worker]\n", []string{"master", "worker"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cat, err := labs.Load(labFS(map[string]string{
+				"01-pods/chapter.yaml": "id: pods\ntitle: Pods\nsandbox: cluster\n" + tt.nodes,
+				"01-pods/tasks.yaml": tasksWith("      - resource: {apiVersion: v1, kind: Node, name: node01}\n" +
+					"      - resource: {apiVersion: v1, kind: Pod, name: web, namespace: team-a}\n"),
+			}), labs.Options{})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			ch, err := cat.Chapter("pods")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, ch.Nodes); diff != "" {
+				t.Errorf("nodes (-want +got):\n%s", diff)
 			}
 		})
 	}

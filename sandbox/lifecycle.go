@@ -36,20 +36,25 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 // guests hold MaxGuests sessions.
 func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Session, error) {
 	now := m.o.Now()
+	class := ch.Size
+	if ch.Cluster {
+		class = ClusterClass
+	}
 	r := Record{
-		ID: newID(), Owner: owner, Chapter: ch.ID, Size: ch.Size, Extra: ch.Namespaces,
+		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes,
 		Backend: m.o.Backend, Simulated: m.o.Simulated, CreatedAt: now, ActiveAt: now,
 		ExpiresAt: now.Add(m.o.TTL), Status: StatusProvisioning,
 	}
-	poolable := m.canClaim && len(ch.Namespaces) == 0
-	pooled := poolable && m.takeWarm(ch.Size, &r.SandboxID)
+	// Warm sandboxes have no extra namespaces and the default node layout.
+	poolable := m.canClaim && len(ch.Namespaces) == 0 && len(ch.Nodes) == 0
+	pooled := poolable && m.takeWarm(class, &r.SandboxID)
 	if !pooled {
 		r.SandboxID = newID()
 	}
 	r, existing, err := m.o.Store.StartSandboxSession(ctx, r, Admission{MaxPerUser: m.o.MaxPerUser, MaxTotal: m.o.MaxTotal, MaxGuests: m.o.MaxGuests})
 	if err != nil || existing || r.Status != StatusProvisioning {
 		if pooled {
-			m.returnWarm(ch.Size, r.SandboxID)
+			m.returnWarm(class, r.SandboxID)
 		}
 		if err != nil {
 			return Session{}, err
@@ -59,7 +64,7 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 	switch {
 	case pooled:
 		m.m.poolHit.Inc()
-	case poolable && m.o.PoolSize[ch.Size] > 0:
+	case poolable && m.o.PoolSize[class] > 0:
 		m.m.poolMiss.Inc()
 	}
 	m.wake() // refill the pool

@@ -44,6 +44,10 @@ type ChapterSpec struct {
 	ID         string
 	Size       string
 	Namespaces []string
+	// Cluster asks for a cluster of the learner's own (size class
+	// ClusterClass) with Nodes (nil: the provisioner's default layout).
+	Cluster bool
+	Nodes   []string
 }
 
 // Session is a learner's lab session (one chapter's sandbox) as callers see it.
@@ -169,7 +173,14 @@ func NewManager(o ManagerOptions) *Manager {
 		queue:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubelab_sandbox_queue_length", Help: "Sessions waiting for capacity."}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.m.ready, m.m.poolHit, m.m.poolMiss, m.m.state, m.m.queue} {
+		collectors := []prometheus.Collector{m.m.ready, m.m.poolHit, m.m.poolMiss, m.m.state, m.m.queue}
+		for size := range o.PoolSize {
+			collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "kubelab_sandbox_pool_ready", Help: "Warm sandboxes waiting for a learner, by size class.",
+				ConstLabels: prometheus.Labels{"size": size},
+			}, func() float64 { return float64(m.PoolReady(size)) }))
+		}
+		for _, c := range collectors {
 			if err := o.Registerer.Register(c); err != nil {
 				m.log.Warn("register sandbox metric", "err", err)
 			}

@@ -28,6 +28,7 @@ type Spec struct {
 	Chapter    string        // chapter id; names the kubeconfig context
 	Size       string        // size class: "small", "medium" or "large"
 	Namespaces []string      // extra namespaces by logical name
+	Nodes      []string      // a cluster's nodes, the first its control plane (nil: the default layout)
 	TTL        time.Duration // lifetime from creation
 	// Progress, if set, is called as each provisioning step completes
 	// ("namespace", "rbac", "quota", "network policy", "token").
@@ -47,7 +48,15 @@ type Sandbox struct {
 	Server     string            // API endpoint URL
 	ExpiresAt  time.Time
 	Simulated  bool // true on the embedded simulated cluster: no real containers run
+	// Cluster: the sandbox is a whole cluster of the learner's own, who is
+	// its admin; Config reads any namespace and cluster-scoped objects.
+	Cluster bool
 }
+
+// ClusterClass is the size class of sandboxes that are clusters of the
+// learner's own (chapters with `sandbox: cluster`), as opposed to the
+// namespace size classes ("small", "medium", "large").
+const ClusterClass = "cluster"
 
 // Provisioner is a sandbox backend. Implementations must be safe for
 // concurrent use. Create and Destroy are idempotent for a given id: creating

@@ -15,8 +15,9 @@ type Record struct {
 	ID         string
 	Owner      string
 	Chapter    string
-	Size       string
+	Size       string   // size class; ClusterClass: a cluster of the learner's own
 	Extra      []string // extra namespaces the chapter asks for (logical names)
+	Nodes      []string // a cluster's node layout (nil: the provisioner's default)
 	Status     string
 	Reason     string
 	Backend    string

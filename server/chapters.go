@@ -4,22 +4,30 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/labs"
 )
 
 type chapterSummaryJSON struct {
-	ID      string  `json:"id"`
-	Title   string  `json:"title"`
-	Summary string  `json:"summary"`
-	Minutes int     `json:"minutes"`
-	Order   int     `json:"order"`
-	Tasks   int     `json:"tasks"`
-	Passed  int     `json:"passed"`
-	Score   float64 `json:"score"`
-	Points  int     `json:"points"`
-	Started bool    `json:"started"`
-	Done    bool    `json:"done"`
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Summary string   `json:"summary"`
+	Minutes int      `json:"minutes"`
+	Order   int      `json:"order"`
+	Sandbox string   `json:"sandbox"` // "namespace" or "cluster"
+	Needs   []string `json:"needs"`
+	// Available: this kubelab can start the chapter's lab (a chapter that
+	// needs real containers cannot start on the simulated cluster).
+	Available bool    `json:"available"`
+	Tasks     int     `json:"tasks"`
+	Passed    int     `json:"passed"`
+	Score     float64 `json:"score"`
+	Points    int     `json:"points"`
+	Started   bool    `json:"started"`
+	Done      bool    `json:"done"`
 }
 
 type stepJSON struct {
@@ -54,8 +62,11 @@ type chapterJSON struct {
 	Summary     string       `json:"summary"`
 	Minutes     int          `json:"minutes"`
 	Size        string       `json:"size"`
+	Sandbox     string       `json:"sandbox"`         // "namespace" or "cluster"
+	Nodes       []string     `json:"nodes,omitempty"` // a cluster's nodes, the control plane first
 	Needs       []string     `json:"needs"`
 	SimulatedOK bool         `json:"simulated_ok"`
+	Available   bool         `json:"available"`
 	Steps       []stepJSON   `json:"steps"`
 	Tasks       []taskJSON   `json:"tasks"`
 	Progress    progressJSON `json:"progress"`
@@ -70,7 +81,7 @@ func (s *Server) listChapters(c echo.Context) error {
 	for _, ch := range s.catalog.Chapters() {
 		p := progress[ch.ID]
 		out = append(out, chapterSummaryJSON{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes,
-			Order: ch.Order, Tasks: p.Total, Passed: p.Passed, Score: p.Score, Points: p.Points, Started: p.Started, Done: p.Done})
+			Order: ch.Order, Sandbox: ch.Sandbox, Needs: append([]string{}, ch.Needs...), Available: s.canRun(ch), Tasks: p.Total, Passed: p.Passed, Score: p.Score, Points: p.Points, Started: p.Started, Done: p.Done})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -85,7 +96,7 @@ func (s *Server) getChapter(c echo.Context) error {
 		return err
 	}
 	out := chapterJSON{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes, Size: ch.Size,
-		Needs: append([]string{}, ch.Needs...), SimulatedOK: len(ch.Needs) == 0,
+		Sandbox: ch.Sandbox, Nodes: nodesOf(ch), Needs: append([]string{}, ch.Needs...), SimulatedOK: len(ch.Needs) == 0, Available: s.canRun(ch),
 		Steps: []stepJSON{}, Tasks: []taskJSON{},
 		Progress: progressJSON{Passed: p.Passed, Total: p.Total, Score: p.Score, Points: p.Points, Started: p.Started, Done: p.Done}}
 	for _, st := range ch.Steps {
@@ -130,4 +141,32 @@ func (s *Server) progress(c echo.Context) error {
 			Score: p.Score, Points: p.Points, Seconds: p.Seconds, Started: p.Started, Done: p.Done})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// whyNotHere says why this kubelab cannot start the chapter's lab (nil: it
+// can): one that needs real containers cannot run on the simulated
+// cluster, where its checks would grade pretend containers, and one that
+// needs a cluster of the learner's own cannot run where kubelab gives only
+// namespaces.
+func (s *Server) whyNotHere(ch *labs.Chapter) *httpError {
+	switch {
+	case s.opts.Simulated && slices.Contains(ch.Needs, labs.NeedRuntime):
+		return errNeedsRuntime
+	case ch.Sandbox == labs.SandboxCluster && !s.opts.OwnClusters:
+		return errNeedsCluster
+	}
+	return nil
+}
+
+func (s *Server) canRun(ch *labs.Chapter) bool { return s.whyNotHere(ch) == nil }
+
+// nodesOf is the node layout of a cluster chapter, nil for a namespace one.
+func nodesOf(ch *labs.Chapter) []string {
+	if ch.Sandbox != labs.SandboxCluster {
+		return nil
+	}
+	if ch.Nodes == nil {
+		return labs.DefaultNodes
+	}
+	return ch.Nodes
 }

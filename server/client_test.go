@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // testClient is a browser stand-in: it keeps cookies and sends our Origin.
@@ -49,7 +51,11 @@ func (c *testClient) raw(t *testing.T, method, path, body string, header map[str
 	if body != "" {
 		r = bytes.NewBufferString(body)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, c.base+path, r)
+	// A request that never answers fails the test instead of hanging the
+	// package (the slowest, a Check of exec and probe checks, takes 90 s).
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,8 @@ var (
 	errCanceled        = errStatus(499, "The request was canceled before it finished.")
 	errTooLarge        = errStatus(http.StatusRequestEntityTooLarge, "The request body is too large. Send at most 64 KB.")
 	errSandboxNotReady = errStatus(http.StatusConflict, "The sandbox is not ready yet. Wait until it is, then try again.")
+	errNeedsRuntime    = errStatus(http.StatusConflict, "This chapter needs containers that really run, and this kubelab runs a simulated cluster. Whoever runs kubelab can start it with --sandbox=kind (or --kubeconfig at a real cluster).")
+	errNeedsCluster    = errStatus(http.StatusConflict, "This chapter needs a cluster of your own, and this kubelab gives namespaces on a shared cluster only. Whoever runs kubelab can start it without --kubeconfig (simulated clusters of one's own) or with --sandbox=kind.")
 	errExtendLimit     = errStatus(http.StatusConflict,
 		"This session has reached its longest allowed lifetime and cannot be extended further. Start a new one when it ends.")
 	// Guests have a share of the sandboxes; past it they are refused (the

@@ -208,7 +208,7 @@ func (s *Server) gradingTarget(ctx context.Context, ss sandbox.Session) (*labs.C
 		return nil, nil, grader.Target{}, fmt.Errorf("sandbox of %s: %w", ss.ID, err)
 	}
 	cfg := s.opts.ClusterConfig
-	if cfg == nil { // a cluster per learner: its own admin credentials
+	if sb.Cluster || cfg == nil { // a cluster of the learner's own: its admin credentials
 		cfg = sb.Config
 	}
 	target, err := s.targets.get(ss.ID, cfg, sb)
@@ -218,5 +218,7 @@ func (s *Server) gradingTarget(ctx context.Context, ss sandbox.Session) (*labs.C
 	return ch, prog, target, nil
 }
 
-// evaluateTimeout bounds an on-demand evaluation of a chapter's checks.
-const evaluateTimeout = 10 * time.Second
+// evaluateTimeout bounds an on-demand evaluation of a chapter's checks:
+// an exec or probe check may take up to a minute (a probe Pod must start),
+// and may wait for the live grader's own to finish first.
+const evaluateTimeout = 90 * time.Second

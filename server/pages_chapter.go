@@ -19,6 +19,9 @@ type chapterPage struct {
 	Minutes            int
 	Needs              []string
 	SimulatedOK        bool
+	CannotRunHere      string // why the lab cannot start on this kubelab ("": it can)
+	Sandbox            string // "namespace" or "cluster"
+	Nodes              []string
 	Steps              []*stepPage
 	Total, Passed      int
 	Points             int
@@ -61,7 +64,11 @@ func (p *pages) chapter(c echo.Context) error {
 	}
 	cp := &chapterPage{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes,
 		Needs: ch.Needs, SimulatedOK: len(ch.Needs) == 0,
+		Sandbox: ch.Sandbox, Nodes: nodesOf(ch),
 		Total: prog.Total, Passed: prog.Passed, Points: prog.Points, Score: prog.Score}
+	if why := p.s.whyNotHere(ch); why != nil {
+		cp.CannotRunHere = why.message
+	}
 	byStep := map[string]*stepPage{}
 	for i, st := range ch.Steps {
 		html, err := p.s.catalog.StepHTML(ch.ID, st.ID)

@@ -65,6 +65,12 @@ type Options struct {
 	// ClusterConfig is kubelab's own credential for the shared cluster the
 	// grader reads; nil when every learner has a cluster of their own.
 	ClusterConfig *rest.Config
+	// Simulated is set when sandboxes live on the simulated cluster, where
+	// no container runs: chapters that need real containers cannot start.
+	Simulated bool
+	// OwnClusters is set when the sandboxes can be clusters of the
+	// learner's own; without it `sandbox: cluster` chapters cannot start.
+	OwnClusters bool
 	// Terminals keeps the learners' live shells; Shell starts one.
 	Terminals *terminal.Manager
 	Shell     ShellStarter

@@ -99,7 +99,11 @@ func (s *Server) startSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces})
+	if why := s.whyNotHere(ch); why != nil {
+		return why
+	}
+	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size,
+		Namespaces: ch.Namespaces, Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes})
 	if err != nil {
 		return fmt.Errorf("start session of %s in %s: %w", u.ID, ch.ID, err)
 	}

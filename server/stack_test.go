@@ -69,7 +69,7 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	j := jailtest.New(t, jailtest.Options(t))
 	mo := sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
 		Prepare: labshell.Setup(cat, j, prov)}
-	var so Options
+	so := Options{Simulated: true}
 	for _, o := range opts {
 		o(&mo, &so)
 	}

@@ -36,6 +36,7 @@ func (tc *targetCache) get(session string, cfg *rest.Config, sb *sandbox.Sandbox
 	if err != nil {
 		return grader.Target{}, fmt.Errorf("grader target for sandbox %s: %w", sb.ID, err)
 	}
+	t.Cluster = sb.Cluster
 	if tc.m == nil {
 		tc.m = map[string]cachedTarget{}
 	}

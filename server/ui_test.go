@@ -79,9 +79,21 @@ func newUser(t *testing.T, browser context.Context) context.Context {
 	return ctx
 }
 
+// actionTimeout bounds one browser action: chromedp waits for a selector
+// until its context ends, and a page that never shows it must fail the
+// test, not hang the package until go test's own timeout.
+const actionTimeout = 2 * time.Minute
+
+// bounded is ctx for one browser action.
+func bounded(t *testing.T, ctx context.Context) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	if err := chromedp.Do(bounded(t, ctx), actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
@@ -93,7 +105,7 @@ func click(t *testing.T, ctx context.Context, what, css string) {
 	t.Helper()
 	var err error
 	for range 20 {
-		if err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+		if err = chromedp.Do(bounded(t, ctx), chromedp.Click(chromedp.CSS(css))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -105,7 +117,7 @@ func click(t *testing.T, ctx context.Context, what, css string) {
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	v, err := chromedp.Run(bounded(t, ctx), chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", js, err)
 	}
@@ -118,12 +130,14 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, timeout time.
 	t.Helper()
 	start := time.Now()
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		cancel()
 		if err == nil && ok {
 			return time.Since(start)
 		}
 		if time.Since(start) > timeout {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageStateJS))
+			state, _ := chromedp.Run(bounded(t, ctx), chromedp.Evaluate[string](pageStateJS))
 			shot := screenshot(t, ctx, "timeout-"+strings.NewReplacer(" ", "-", "/", "-").Replace(what))
 			t.Fatalf("waiting for %s: not true after %s (err %v)\ncondition: %s\npage state: %s\nscreenshot: %s",
 				what, timeout, err, cond, state, shot)
@@ -171,7 +185,7 @@ func insertText(text string) chromedp.Action[chromedp.Void] {
 
 func screenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	buf, err := chromedp.Run(bounded(t, ctx), chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 		return ""

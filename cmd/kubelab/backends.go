@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/childcluster"
 	"github.com/kubelab/kubelab/sandbox/jail"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
 	"github.com/kubelab/kubelab/sandbox/namespaced"
@@ -29,6 +32,7 @@ type backends struct {
 	prov      sandbox.Provisioner
 	admin     *rest.Config // kubelab's credential for the shared cluster; nil with kind
 	simulated bool
+	clusters  bool                        // sandboxes can be clusters of the learner's own (`sandbox: cluster` chapters)
 	ready     func(context.Context) error // nil: nothing beyond the database
 	jails     *jail.Jail                  // runs chapter setup (and, with --shell=local, the learners' shells)
 	shells    sync.WaitGroup              // token renewals of live shells
@@ -38,7 +42,9 @@ type backends struct {
 
 // startBackends starts (or connects to) the cluster and prepares shells:
 //
-//	--sandbox=namespaced, no --kubeconfig: the embedded simulated cluster
+//	--sandbox=namespaced, no --kubeconfig: the embedded simulated cluster, and
+//	                                       a simulated cluster of one's own (a
+//	                                       child process) for cluster chapters
 //	--sandbox=namespaced --kubeconfig F:   a namespace per learner in F's cluster
 //	--sandbox=kind:                        a kind cluster per learner (Docker)
 //
@@ -58,7 +64,8 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		if err := kindcluster.CheckDocker(ctx); err != nil {
 			return nil, err
 		}
-		be.prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Log: log})
+		be.prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Image: cfg.KindImage, Instance: kindInstance(cfg.DataDir), Log: log})
+		be.clusters = true
 	case cfg.Kubeconfig != "":
 		be.admin, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 		if err != nil {
@@ -73,15 +80,25 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		if err != nil {
 			return nil, fmt.Errorf("start simulated cluster: %w", err)
 		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own binary: %w", err)
+		}
+		own := childcluster.New(childcluster.Options{Dir: filepath.Join(cfg.DataDir, "clusters"), Command: []string{exe},
+			Env: childEnv, Nodes: labs.DefaultNodes, Log: log})
 		be.stop = func() {
+			own.Close()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			if err := cl.Stop(sctx); err != nil {
 				log.Warn("simulated cluster stop incomplete", "err", err)
 			}
 		}
-		be.admin, be.ready, be.simulated = cl.AdminConfig(), cl.Ready, true
-		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Simulated: true, Log: log})
+		be.admin, be.ready, be.simulated, be.clusters = cl.AdminConfig(), cl.Ready, true, true
+		be.prov = sandbox.Split{
+			Namespaces: namespaced.New(namespaced.Options{Config: be.admin, Simulated: true, Log: log}),
+			Clusters:   own,
+		}
 	}
 
 	exe, err := os.Executable()
@@ -120,6 +137,21 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		return sh, nil
 	}
 	return be, nil
+}
+
+// childEnv tunes a learner's own simulated cluster for many side by side:
+// a tighter garbage collector trades a little CPU for memory.
+var childEnv = []string{"GOGC=50"}
+
+// kindInstance names this kubelab's kind clusters after its data dir, so
+// kubelabs sharing a Docker engine never take each other's clusters for
+// orphans, and a restart on the same data dir finds its own.
+func kindInstance(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return hex.EncodeToString(sum[:3])
 }
 
 // close waits for the shells' token renewals, then stops the cluster.

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +48,9 @@ func TestServeEveryChapterStartsClean(t *testing.T) {
 		t.Fatalf("guest: %d", code)
 	}
 	var catalog []struct {
-		ID string `json:"id"`
+		ID        string   `json:"id"`
+		Needs     []string `json:"needs"`
+		Available bool     `json:"available"`
 	}
 	call("GET", "/api/v1/chapters", &catalog)
 	if len(catalog) < 7 {
@@ -61,6 +65,17 @@ func TestServeEveryChapterStartsClean(t *testing.T) {
 				Namespace  string            `json:"namespace"`
 				Namespaces map[string]string `json:"namespaces"`
 			} `json:"sandbox"`
+		}
+		if slices.Contains(ch.Needs, "runtime") {
+			// The simulated cluster cannot run it: the catalog says so, and
+			// a start is refused with the way out.
+			if ch.Available {
+				t.Errorf("the catalog offers %s (needs %v) on the simulated cluster", ch.ID, ch.Needs)
+			}
+			if code, b := c.do("POST", "/api/v1/chapters/"+ch.ID+"/session"); code != http.StatusConflict || !strings.Contains(string(b), "--sandbox=kind") {
+				t.Errorf("%s needs real containers: start on the simulated cluster answered %d %s, want 409 naming --sandbox=kind", ch.ID, code, b)
+			}
+			continue
 		}
 		var ss session
 		call("POST", "/api/v1/chapters/"+ch.ID+"/session", &ss)

@@ -150,6 +150,7 @@ type serveConfig struct {
 	Sandbox        string
 	Shell          string
 	WorkspaceImage string
+	KindImage      string
 	Nodes          int
 	PoolSize       int
 	MaxSandboxes   int
@@ -178,6 +179,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.str(&c.Sandbox, "sandbox", "namespaced", "sandbox backend: namespaced (a namespace per learner) or kind (a kind cluster per learner; needs Docker)")
 	f.str(&c.Shell, "shell", "local", "terminal backend: local (a jailed shell on this host; needs bubblewrap) or pod (exec into a workspace pod; real clusters only)")
 	f.str(&c.WorkspaceImage, "workspace-image", podshell.DefaultImage, "image of the workspace pod for --shell=pod")
+	f.str(&c.KindImage, "kind-image", "", "node image of --sandbox=kind clusters (scripts/kind-up builds one offline); empty: kind's default")
 	f.integer(&c.Nodes, "nodes", 3, "simulated nodes in the embedded cluster")
 	f.integer(&c.PoolSize, "pool-size", 2, "warm sandboxes kept ready per size class")
 	f.integer(&c.MaxSandboxes, "max-sandboxes", 200, "sandboxes alive at once; further learners queue")

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kubelab/kubelab/sandbox/childcluster"
 )
 
 func main() {
@@ -33,7 +35,8 @@ Usage:
   kubelab [serve] [flags]              run the web server (the default)
   kubelab cluster [flags]              run the embedded simulated cluster alone
   kubelab labs validate [dir]          check chapters for mistakes
-  kubelab labs test [dir] [--chapter]  prove every task: checks fail, solution runs, checks pass
+  kubelab labs test [flags] [dir]      prove every task: checks fail, solution runs, checks pass
+                                       (--chapter ID; --sandbox=kind for chapters that need real containers)
   kubelab migrate [flags]              apply database migrations and exit
   kubelab token create --email E       create an API token for a user (admins)
   kubelab version                      print the version
@@ -44,6 +47,9 @@ KUBELAB_* environment variable as its default (e.g. --addr ↔ KUBELAB_ADDR).
 
 // run does everything main does, with its inputs passed in so tests can drive it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if cfg := getenv(childcluster.EnvChild); cfg != "" { // started by serve as a learner's own cluster
+		return childcluster.Child(ctx, cfg, stderr)
+	}
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]

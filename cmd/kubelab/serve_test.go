@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubelab/kubelab/sandbox/childcluster"
 )
 
 // TestMain lets the test binary stand in for the kubelab binary: started
@@ -22,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	// The jail starts its forwarder as `<binary> forward …` with a clean
 	// environment: that, too, is this binary standing in for kubelab.
-	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" || len(os.Args) > 1 && os.Args[1] == "forward" {
+	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" || os.Getenv(childcluster.EnvChild) != "" || len(os.Args) > 1 && os.Args[1] == "forward" {
 		main()
 		os.Exit(0)
 	}
@@ -106,7 +109,11 @@ func startKubelab(t testing.TB, dataDir string, extraEnv ...string) *kubelabProc
 	}
 	addr := freeAddr(t)
 	p := &kubelabProc{url: "http://" + addr}
-	p.cmd = exec.Command(kubelabBin, "serve", "--addr", addr, "--data-dir", dataDir, "--pool-size", "0")
+	args := []string{"serve", "--addr", addr, "--data-dir", dataDir}
+	if !slices.ContainsFunc(extraEnv, func(e string) bool { return strings.HasPrefix(e, "KUBELAB_POOL_SIZE=") }) {
+		args = append(args, "--pool-size", "0")
+	}
+	p.cmd = exec.Command(kubelabBin, args...)
 	p.cmd.Env = append(os.Environ(), append([]string{"KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests"}, extraEnv...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
@@ -231,11 +238,11 @@ func TestFirstStartPrintsAdminPassword(t *testing.T) {
 }
 
 // TestKindWithoutDockerFailsClearly: --sandbox=kind checks Docker at start.
-// Docker is the one boundary faked here: a docker command whose engine does
-// not answer, as on a machine with the client but no daemon.
+// The engine being down is faked (the real one runs for the other kind
+// tests): a docker command that answers as the client does without a daemon.
 func TestKindWithoutDockerFailsClearly(t *testing.T) {
 	t.Parallel()
-	t.Log("fake: a docker command whose engine is down (no Docker engine can run here)")
+	t.Log("fake: a docker command whose engine is down, standing in for a machine without a Docker daemon")
 	bin := t.TempDir()
 	fake := "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1\n"
 	if err := os.WriteFile(bin+"/docker", []byte(fake), 0o755); err != nil {

@@ -9,14 +9,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/grader/labtest"
 	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
+	"github.com/kubelab/kubelab/sandbox/childcluster"
 	"github.com/kubelab/kubelab/sandbox/jail"
+	"github.com/kubelab/kubelab/sandbox/kindcluster"
 	"github.com/kubelab/kubelab/sandbox/namespaced"
 	"github.com/kubelab/kubelab/sandbox/simcluster"
 )
@@ -75,16 +80,21 @@ func loadCatalog(dir string) (*labs.Catalog, map[string]*grader.Program, error) 
 
 func labsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "validate" && args[0] != "test") {
-		return errors.New("usage: kubelab labs validate [dir] | kubelab labs test [dir] [--chapter id]")
+		return errors.New("usage: kubelab labs validate [dir] | kubelab labs test [--chapter id] [--sandbox namespaced|kind] [dir]")
 	}
 	sub := args[0]
-	var chapter string
+	var lt labsTestConfig
 	f := newEnvFlags("labs "+sub, getenv)
 	if sub == "test" {
-		f.StringVar(&chapter, "chapter", "", "test only this chapter")
+		f.StringVar(&lt.Chapter, "chapter", "", "test only this chapter")
+		f.str(&lt.Sandbox, "sandbox", "namespaced", "backend to prove chapters on: namespaced (the embedded simulated cluster: chapters without needs) or kind (a kind cluster per chapter: chapters that need real containers)")
+		f.str(&lt.KindImage, "kind-image", "", "node image of --sandbox=kind clusters (scripts/kind-up builds one offline); empty: kind's default")
 	}
 	if err := f.parse(args[1:], stdout); err != nil {
 		return err
+	}
+	if sub == "test" && lt.Sandbox != "namespaced" && lt.Sandbox != "kind" {
+		return fmt.Errorf("--sandbox=%q: want namespaced or kind", lt.Sandbox)
 	}
 	dir := f.Arg(0)
 	cat, _, err := loadCatalog(dir)
@@ -99,15 +109,60 @@ func labsCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if sub == "validate" {
 		return nil
 	}
-	return labsTest(ctx, cat, chapter, stdout, stderr)
+	chapters, err := provableChapters(cat.Chapters(), lt, stdout)
+	if err != nil {
+		return err
+	}
+	return labsTest(ctx, cat, chapters, lt, stdout, stderr)
+}
+
+// labsTestConfig is what `kubelab labs test` was asked to prove, and where.
+type labsTestConfig struct {
+	Chapter   string
+	Sandbox   string
+	KindImage string
+}
+
+// provableChapters picks the chapters lt.Sandbox can prove: the simulated
+// cluster runs no containers, so a chapter that needs them is proven on
+// kind and never claimed on the simulated cluster; kind proves exactly
+// those (the others are proven faster on the simulated cluster). Every
+// chapter left out is named, with the command that proves it.
+func provableChapters(all []*labs.Chapter, lt labsTestConfig, out io.Writer) ([]*labs.Chapter, error) {
+	var chapters []*labs.Chapter
+	for _, ch := range all {
+		if lt.Chapter != "" && ch.ID != lt.Chapter {
+			continue
+		}
+		real := slices.Contains(ch.Needs, "runtime")
+		switch {
+		case lt.Sandbox == "kind" && (real || lt.Chapter != ""):
+			chapters = append(chapters, ch)
+		case lt.Sandbox == "namespaced" && !real:
+			chapters = append(chapters, ch)
+		case lt.Chapter != "":
+			return nil, fmt.Errorf("chapter %s needs real containers: prove it with `kubelab labs test --sandbox=kind --chapter %s`", ch.ID, ch.ID)
+		case lt.Sandbox == "namespaced":
+			fmt.Fprintf(out, "not proven here: %s needs real containers; `kubelab labs test --sandbox=kind` proves it\n", ch.ID)
+		}
+	}
+	if lt.Chapter != "" && len(chapters) == 0 {
+		return nil, fmt.Errorf("labs test: no chapter %q", lt.Chapter)
+	}
+	return chapters, nil
 }
 
 // labsTest proves every task the way a learner meets it in `kubelab
 // serve`: each chapter's session starts through the same sandbox Manager
-// (on a private PostgreSQL and simulated cluster), so the chapter's setup
-// runs as the session's provisioning step; solutions run in the learner's
-// jailed shell with the learner's credentials.
-func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, stderr io.Writer) error {
+// (on a private PostgreSQL, and the simulated cluster or a kind cluster per
+// chapter), so the chapter's setup runs as the session's provisioning step;
+// solutions run in the learner's jailed shell with the learner's
+// credentials.
+func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, lt labsTestConfig, stdout, stderr io.Writer) error {
+	if len(chapters) == 0 {
+		fmt.Fprintf(stdout, "no chapter to prove on --sandbox=%s\n", lt.Sandbox)
+		return nil
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tmp, err := os.MkdirTemp("", "kubelab-labs-test-")
 	if err != nil {
@@ -119,15 +174,39 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 		return err
 	}
 	defer closeStore()
-	cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(tmp, "cluster"), Log: log})
-	if err != nil {
-		return fmt.Errorf("start simulated cluster: %w", err)
+
+	var (
+		prov  sandbox.Provisioner
+		admin *rest.Config // kubelab's credential on the shared cluster; nil: each sandbox's own
+	)
+	if lt.Sandbox == "kind" {
+		if err := kindcluster.CheckDocker(ctx); err != nil {
+			return err
+		}
+		prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(tmp, "kind"), Image: lt.KindImage, Instance: kindInstance(tmp), Log: log})
+	} else {
+		cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(tmp, "cluster"), Log: log})
+		if err != nil {
+			return fmt.Errorf("start simulated cluster: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_ = cl.Stop(sctx)
+		}()
+		admin = cl.AdminConfig()
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		own := childcluster.New(childcluster.Options{Dir: filepath.Join(tmp, "clusters"), Command: []string{exe},
+			Env: childEnv, Nodes: labs.DefaultNodes, Log: log})
+		defer own.Close()
+		prov = sandbox.Split{
+			Namespaces: namespaced.New(namespaced.Options{Config: admin, Simulated: true, Log: log, Instance: "labs-test"}),
+			Clusters:   own,
+		}
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = cl.Stop(sctx)
-	}()
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -136,9 +215,8 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 	if err != nil {
 		return err
 	}
-	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "labs-test"})
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
-		Provisioner: prov, Store: st, Log: log, Simulated: true,
+		Provisioner: prov, Store: st, Log: log, Simulated: admin != nil, Backend: lt.Sandbox,
 		Prepare:    labshell.Setup(cat, j, prov),
 		MaxPerUser: 1 << 20, MaxTotal: 1 << 20, Tick: 100 * time.Millisecond,
 	})
@@ -146,8 +224,9 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- mgr.Run(mctx) }()
 	defer func() {
-		// Let the last chapter's sandbox go before the cluster stops.
-		for deadline := time.Now().Add(10 * time.Second); mgr.PendingDeletes() > 0 && time.Now().Before(deadline); {
+		// Let the last chapter's sandbox go before the cluster stops (a
+		// kind cluster takes a few seconds to delete).
+		for deadline := time.Now().Add(time.Minute); mgr.PendingDeletes() > 0 && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		stopManager()
@@ -155,9 +234,10 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 	}()
 
 	_, err = labtest.Run(ctx, labtest.Options{
-		Chapters: cat.Chapters(), Chapter: chapter, Out: stdout,
+		Chapters: chapters, Out: stdout,
 		NewSandbox: func(ctx context.Context, ch *labs.Chapter) (labtest.Env, func(), error) {
-			ss, err := mgr.Start(ctx, "labs-test", sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces})
+			ss, err := mgr.Start(ctx, "labs-test", sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces,
+				Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes})
 			if err != nil {
 				return labtest.Env{}, nil, err
 			}
@@ -171,11 +251,16 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapter string, stdout, st
 				cleanup()
 				return labtest.Env{}, nil, err
 			}
-			target, err := grader.NewTarget(cl.AdminConfig(), sb.Namespace, sb.Namespaces)
+			cfg := admin
+			if sb.Cluster || cfg == nil { // a cluster of the learner's own: its admin credentials
+				cfg = sb.Config
+			}
+			target, err := grader.NewTarget(cfg, sb.Namespace, sb.Namespaces)
 			if err != nil {
 				cleanup()
 				return labtest.Env{}, nil, err
 			}
+			target.Cluster = sb.Cluster
 			return labtest.Env{Target: target, Runner: jailRunner{j: j, spec: labshell.Spec(ss.ID, ch.ID, sb)}}, cleanup, nil
 		},
 	})

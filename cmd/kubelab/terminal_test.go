@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,84 +24,114 @@ func TestServeLearnerTerminal(t *testing.T) {
 	t.Parallel()
 	p := startKubelab(t, t.TempDir())
 	c := newAPIClient(t, p.url)
-	call := c.do
-	if code, body := call("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
+	if code, body := c.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
 		t.Fatalf("guest: %d %s", code, body)
 	}
-	_, body := call("POST", "/api/v1/chapters/pods/session")
-	var ss struct {
-		ID      string `json:"id"`
-		Status  string `json:"status"`
-		Sandbox struct {
-			Namespace string `json:"namespace"`
-		} `json:"sandbox"`
-	}
-	for deadline := time.Now().Add(60 * time.Second); ss.Status != "ready"; {
+	ss := startChapter(t, c, "pods", 60*time.Second)
+	term := openTerminal(t, p, c, ss.ID)
+	// Each probe prints a marker built by the shell, so the echoed command
+	// line never matches it.
+	term.run(`kubectl create configmap probe && kubectl get configmap probe -o jsonpath='{.metadata.namespace}{"\n"}' && echo own-$((40+2))`)
+	term.waitFor(ss.Sandbox.Namespace+"\r\nown-42", 30*time.Second)
+	term.run(`kubectl get pods -n kube-system 2>&1 | grep -q Forbidden && echo forbidden-$((40+3))`)
+	term.waitFor("forbidden-43", 30*time.Second)
+	// The credential is a renewable file, not a token pasted in the kubeconfig.
+	term.run(`grep -c 'tokenFile: /run/kubelab/token' ~/.kube/config; grep -c 'token: ' ~/.kube/config; echo cfg-$((40+4))`)
+	term.waitFor("1\r\n0\r\ncfg-44", 30*time.Second)
+}
+
+// chapterSession is the API's view of a chapter session.
+type chapterSession struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
+	Sandbox struct {
+		Namespace string `json:"namespace"`
+		Simulated bool   `json:"simulated"`
+	} `json:"sandbox"`
+}
+
+// startChapter starts a chapter session as the page does and waits until
+// its sandbox is ready.
+func startChapter(t *testing.T, c *apiClient, chapter string, within time.Duration) chapterSession {
+	t.Helper()
+	var ss chapterSession
+	_, body := c.do("POST", "/api/v1/chapters/"+chapter+"/session")
+	for deadline := time.Now().Add(within); ss.Status != "ready"; {
 		if err := json.Unmarshal(body, &ss); err != nil || ss.ID == "" {
 			t.Fatalf("session: %s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session never ready: %s", body)
+		if ss.Status == "failed" || time.Now().After(deadline) {
+			t.Fatalf("session not ready after %v: %s", within, body)
 		}
-		time.Sleep(20 * time.Millisecond)
-		_, body = call("GET", "/api/v1/sessions/"+ss.ID)
+		time.Sleep(50 * time.Millisecond)
+		_, body = c.do("GET", "/api/v1/sessions/"+ss.ID)
 	}
+	return ss
+}
 
+// termConn is a learner's terminal websocket, read into a buffer.
+type termConn struct {
+	t   *testing.T
+	ws  *websocket.Conn
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func openTerminal(t *testing.T, p *kubelabProc, c *apiClient, sessionID string) *termConn {
+	t.Helper()
 	header := http.Header{"Origin": {p.url}}
 	for _, ck := range c.jar.Cookies(mustParseURL(t, p.url)) {
 		header.Add("Cookie", ck.Name+"="+ck.Value)
 	}
-	ws, res, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(p.url, "http")+"/api/v1/sessions/"+ss.ID+"/terminal", header)
+	ws, res, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(p.url, "http")+"/api/v1/sessions/"+sessionID+"/terminal", header)
 	if err != nil {
 		t.Fatalf("terminal: %v (%v)\n%s", err, res, p.output())
 	}
-	defer ws.Close()
+	term := &termConn{t: t, ws: ws}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ws.Close(); wg.Wait() })
 	if err := ws.WriteJSON(map[string]any{"type": "hello", "offset": 0}); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	go func() {
+	wg.Go(func() {
 		for {
 			typ, data, err := ws.ReadMessage()
 			if err != nil {
 				return
 			}
 			if typ == websocket.BinaryMessage {
-				p.mu.Lock()
-				out.Write(data)
-				p.mu.Unlock()
+				term.mu.Lock()
+				term.out.Write(data)
+				term.mu.Unlock()
 			}
 		}
-	}()
-	waitOut := func(want string) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			p.mu.Lock()
-			got := out.String()
-			p.mu.Unlock()
-			if strings.Contains(got, want) {
-				return
-			}
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		t.Fatalf("the terminal never printed %q; it printed:\n%s", want, out.String())
+	})
+	return term
+}
+
+// run types a command line and Enter.
+func (term *termConn) run(line string) {
+	term.t.Helper()
+	if err := term.ws.WriteMessage(websocket.BinaryMessage, []byte(line+"\r")); err != nil {
+		term.t.Fatal(err)
 	}
-	typeLine := func(line string) {
-		t.Helper()
-		if err := ws.WriteMessage(websocket.BinaryMessage, []byte(line+"\r")); err != nil {
-			t.Fatal(err)
+}
+
+// waitFor waits until the terminal has printed want.
+func (term *termConn) waitFor(want string, within time.Duration) {
+	term.t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		term.mu.Lock()
+		got := term.out.String()
+		term.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
 		}
 	}
-	// Each probe prints a marker built by the shell, so the echoed command
-	// line never matches it.
-	typeLine(`kubectl create configmap probe && kubectl get configmap probe -o jsonpath='{.metadata.namespace}{"\n"}' && echo own-$((40+2))`)
-	waitOut(ss.Sandbox.Namespace + "\r\nown-42")
-	typeLine(`kubectl get pods -n kube-system 2>&1 | grep -q Forbidden && echo forbidden-$((40+3))`)
-	waitOut("forbidden-43")
-	// The credential is a renewable file, not a token pasted in the kubeconfig.
-	typeLine(`grep -c 'tokenFile: /run/kubelab/token' ~/.kube/config; grep -c 'token: ' ~/.kube/config; echo cfg-$((40+4))`)
-	waitOut("1\r\n0\r\ncfg-44")
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	term.t.Fatalf("the terminal never printed %q; it printed:\n%s", want, term.out.String())
 }
 
 func mustParseURL(t *testing.T, raw string) *url.URL {
@@ -130,7 +162,14 @@ func newAPIClient(t *testing.T, base string) *apiClient {
 
 func (c *apiClient) do(method, path string) (int, []byte) {
 	c.t.Helper()
-	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, nil)
+	return c.doCtx(c.t.Context(), method, path)
+}
+
+// doCtx is do with its own context, for cleanups, which run after the
+// test's context is cancelled.
+func (c *apiClient) doCtx(ctx context.Context, method, path string) (int, []byte) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
@@ -24,18 +27,22 @@ import (
 	"github.com/kubelab/kubelab/sandbox"
 )
 
-const prefix = "kl-"
-
 // Kind is the seam over the few kind calls the backend makes; tests replace it.
 type Kind interface {
-	Create(name, kubeconfigPath string) error
+	Create(name, image, kubeconfigPath string) error
 	Delete(name, kubeconfigPath string) error
 	List() ([]string, error)
 }
 
 // Options configure New.
 type Options struct {
-	Dir           string // kubeconfig files, one per sandbox
+	Dir string // kubeconfig files, one per sandbox
+	// Instance tells this kubelab's clusters from those of other kubelabs
+	// (and tests) on the same Docker engine: each deletes the clusters it
+	// finds at start that it has no record of, so it must see only its own.
+	// Clusters are named kl-INSTANCE-ID (kl-ID without an instance).
+	Instance      string
+	Image         string // node image; empty: kind's default for its version
 	MaxConcurrent int    // concurrent creates; default 2
 	Log           *slog.Logger
 	Kind          Kind // nil: the real kind with Docker
@@ -43,15 +50,54 @@ type Options struct {
 
 // Provisioner makes kind sandboxes. It implements sandbox.Provisioner.
 type Provisioner struct {
-	o   Options
-	sem chan struct{}
-	mu  sync.Mutex
+	o      Options
+	prefix string
+	sem    chan struct{}
+	mu     sync.Mutex
 	// creating holds creates in flight; a create whose caller gave up is
 	// deleted when kind finishes, since kind's Create takes no context.
 	creating map[string]chan error
+	// listed is kind's cluster list as of listedAt (see clusterNames).
+	listed   []string
+	listedAt time.Time
 }
 
-var _ sandbox.Provisioner = (*Provisioner)(nil)
+// listFresh is how long Get trusts a cluster list: every list runs
+// `docker ps`, and a learner's start, terminal and grader each look up
+// the sandbox within the same second.
+const listFresh = 2 * time.Second
+
+// clusterNames lists kind's clusters, reusing a list younger than
+// listFresh unless fresh is set.
+func (p *Provisioner) clusterNames(fresh bool) ([]string, error) {
+	p.mu.Lock()
+	if !fresh && time.Since(p.listedAt) < listFresh {
+		names := p.listed
+		p.mu.Unlock()
+		return names, nil
+	}
+	p.mu.Unlock()
+	names, err := p.o.Kind.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	p.mu.Lock()
+	p.listed, p.listedAt = names, time.Now()
+	p.mu.Unlock()
+	return names, nil
+}
+
+// forgetList makes the next Get list again: a cluster came or went.
+func (p *Provisioner) forgetList() {
+	p.mu.Lock()
+	p.listedAt = time.Time{}
+	p.mu.Unlock()
+}
+
+var (
+	_ sandbox.Provisioner = (*Provisioner)(nil)
+	_ sandbox.Claimer     = (*Provisioner)(nil)
+)
 
 // New returns a Provisioner.
 func New(o Options) *Provisioner {
@@ -64,7 +110,11 @@ func New(o Options) *Provisioner {
 	if o.Kind == nil {
 		o.Kind = realKind{p: cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(logger{o.Log}))}
 	}
-	return &Provisioner{o: o, sem: make(chan struct{}, o.MaxConcurrent), creating: map[string]chan error{}}
+	prefix := "kl-"
+	if o.Instance != "" {
+		prefix += o.Instance + "-"
+	}
+	return &Provisioner{o: o, prefix: prefix, sem: make(chan struct{}, o.MaxConcurrent), creating: map[string]chan error{}}
 }
 
 // CheckDocker returns a clear error when no Docker engine answers.
@@ -106,18 +156,59 @@ func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("create kind cluster %s: %w", id, ctx.Err())
 	}
+	if err := nameContext(p.kubeconfig(id), spec.Chapter); err != nil {
+		return nil, err
+	}
 	if spec.Progress != nil {
 		spec.Progress("cluster")
 	}
 	return p.Get(ctx, id)
 }
 
+// Claim hands a warm cluster (created with no chapter) to a learner: the
+// cluster is theirs alone, so only its kubeconfig context changes.
+func (p *Provisioner) Claim(ctx context.Context, id string, spec sandbox.Spec) (*sandbox.Sandbox, error) {
+	if err := nameContext(p.kubeconfig(id), spec.Chapter); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("kind cluster %s: %w", id, sandbox.ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	return p.Get(ctx, id)
+}
+
+// nameContext names the kubeconfig's only context after the chapter, as on
+// every backend, instead of kind's "kind-kl-<id>".
+func nameContext(path, chapter string) error {
+	if chapter == "" {
+		return nil
+	}
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return fmt.Errorf("read kubeconfig %s: %w", path, err)
+	}
+	if cfg.CurrentContext == chapter {
+		return nil
+	}
+	ctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		return fmt.Errorf("kubeconfig %s has no current context", path)
+	}
+	delete(cfg.Contexts, cfg.CurrentContext)
+	cfg.Contexts[chapter] = ctx
+	cfg.CurrentContext = chapter
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
+
 func (p *Provisioner) create(id string, done chan error) {
 	p.sem <- struct{}{}
 	err := os.MkdirAll(p.o.Dir, 0o700)
 	if err == nil {
-		err = p.o.Kind.Create(prefix+id, p.kubeconfig(id))
+		err = p.o.Kind.Create(p.prefix+id, p.o.Image, p.kubeconfig(id))
 	}
+	p.forgetList()
 	<-p.sem
 	if err != nil {
 		err = fmt.Errorf("create kind cluster %s: %w", id, err)
@@ -130,11 +221,11 @@ func (p *Provisioner) create(id string, done chan error) {
 
 // Get returns the sandbox if its cluster exists.
 func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, error) {
-	names, err := p.o.Kind.List()
+	names, err := p.clusterNames(false)
 	if err != nil {
-		return nil, fmt.Errorf("list kind clusters: %w", err)
+		return nil, err
 	}
-	if !slices.Contains(names, prefix+id) {
+	if !slices.Contains(names, p.prefix+id) {
 		return nil, fmt.Errorf("kind cluster %s: %w", id, sandbox.ErrNotFound)
 	}
 	raw, err := os.ReadFile(p.kubeconfig(id))
@@ -145,7 +236,7 @@ func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, err
 	if err != nil {
 		return nil, fmt.Errorf("parse kubeconfig of %s: %w", id, err)
 	}
-	return &sandbox.Sandbox{ID: id, Backend: "kind", Namespace: "default", Config: cfg, Kubeconfig: raw, Server: cfg.Host}, nil
+	return &sandbox.Sandbox{ID: id, Backend: "kind", Namespace: "default", Config: cfg, Kubeconfig: raw, Server: cfg.Host, Cluster: true}, nil
 }
 
 // SetupConfig returns the cluster's admin credentials: the learner is its
@@ -167,14 +258,17 @@ func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 		go func() {
 			err := <-done
 			done <- err
-			if err := p.o.Kind.Delete(prefix+id, p.kubeconfig(id)); err != nil {
+			if err := p.o.Kind.Delete(p.prefix+id, p.kubeconfig(id)); err != nil {
 				p.o.Log.Warn("delete abandoned kind cluster", "sandbox_id", id, "err", err)
 			}
+			p.forgetList()
 			os.Remove(p.kubeconfig(id))
 		}()
 		return nil
 	}
-	if err := p.o.Kind.Delete(prefix+id, p.kubeconfig(id)); err != nil {
+	err := p.o.Kind.Delete(p.prefix+id, p.kubeconfig(id))
+	p.forgetList()
+	if err != nil {
 		return fmt.Errorf("delete kind cluster %s: %w", id, err)
 	}
 	if err := os.Remove(p.kubeconfig(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -185,13 +279,13 @@ func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 
 // List returns the ids of kubelab's kind clusters.
 func (p *Provisioner) List(ctx context.Context) ([]string, error) {
-	names, err := p.o.Kind.List()
+	names, err := p.clusterNames(true)
 	if err != nil {
-		return nil, fmt.Errorf("list kind clusters: %w", err)
+		return nil, err
 	}
 	var ids []string
 	for _, n := range names {
-		if id, ok := strings.CutPrefix(n, prefix); ok {
+		if id, ok := strings.CutPrefix(n, p.prefix); ok {
 			ids = append(ids, id)
 		}
 	}
@@ -200,9 +294,47 @@ func (p *Provisioner) List(ctx context.Context) ([]string, error) {
 
 type realKind struct{ p *cluster.Provider }
 
-func (k realKind) Create(name, kc string) error {
-	return k.p.Create(name, cluster.CreateWithKubeconfigPath(kc), cluster.CreateWithWaitForReady(3*time.Minute),
+func (k realKind) Create(name, image, kc string) error {
+	err := k.p.Create(name, cluster.CreateWithKubeconfigPath(kc), cluster.CreateWithNodeImage(image), cluster.CreateWithWaitForReady(3*time.Minute),
 		cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false))
+	if err != nil {
+		return err
+	}
+	return waitUsable(kc, 2*time.Minute)
+}
+
+// waitUsable waits for what a learner's first commands need and kind's
+// readiness wait (a Ready node) does not cover: the default ServiceAccount,
+// without which every pod is refused, and a ready CoreDNS, without which
+// Service names do not resolve.
+func waitUsable(kubeconfig string, within time.Duration) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("read kubeconfig %s: %w", kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	waiting := "the API server"
+	err = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+			waiting = "the default ServiceAccount"
+			return false, nil
+		}
+		d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		if err != nil || d.Status.ReadyReplicas == 0 {
+			waiting = "a ready CoreDNS pod"
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster not usable after %v: still waiting for %s", within, waiting)
+	}
+	return nil
 }
 func (k realKind) Delete(name, kc string) error { return k.p.Delete(name, kc) }
 func (k realKind) List() ([]string, error)      { return k.p.List() }

@@ -3,14 +3,21 @@ package kindcluster_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
+	"github.com/kubelab/kubelab/sandbox/kindcluster/kindtest"
 )
 
 // fakeKind stands in for kind: it writes a kubeconfig and records clusters.
@@ -30,7 +37,7 @@ contexts: [{name: c, context: {cluster: k, user: u}}]
 current-context: c
 `
 
-func (f *fakeKind) Create(name, kc string) error {
+func (f *fakeKind) Create(name, _, kc string) error {
 	f.mu.Lock()
 	f.running++
 	f.peak = max(f.peak, f.running)
@@ -126,18 +133,48 @@ func TestAbandonedCreateIsDeletedAndConcurrencyBounded(t *testing.T) {
 	}
 }
 
-// TestRealKind runs kind for real when Docker works; without Docker it says
-// loudly why it did not run.
+// TestRealKind creates and deletes a real kind cluster from the node image
+// scripts/kind-up built. Without Docker or that image it fails, saying how to
+// get them: kind's own image cannot be pulled here.
 func TestRealKind(t *testing.T) {
-	if err := kindcluster.CheckDocker(t.Context()); err != nil {
-		t.Logf("NOT RUN: real kind cluster test: %v", err)
-		return
-	}
-	p := kindcluster.New(kindcluster.Options{Dir: t.TempDir()})
+	image := kindtest.Image(t)
+	p := kindcluster.New(kindcluster.Options{Dir: t.TempDir(), Image: image, Instance: "kctest"})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	defer p.Destroy(context.WithoutCancel(ctx), "it")
-	if _, err := p.Create(ctx, "it", sandbox.Spec{}); err != nil {
+	var steps []string
+	sb, err := p.Create(ctx, "it", sandbox.Spec{Chapter: "nodes", Progress: func(step string) { steps = append(steps, step) }})
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer p.Destroy(context.WithoutCancel(ctx), "it")
+	if diff := cmp.Diff([]string{"cluster"}, steps); diff != "" {
+		t.Errorf("progress steps (-want +got):\n%s", diff)
+	}
+	cfg, err := clientcmd.Load(sb.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "nodes" || len(cfg.Contexts) != 1 {
+		t.Errorf("kubeconfig contexts = %v, current %q; want only \"nodes\"", slices.Collect(maps.Keys(cfg.Contexts)), cfg.CurrentContext)
+	}
+	cs, err := kubernetes.NewForConfig(sb.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list nodes of the new cluster: %v", err)
+	}
+	if len(nodes.Items) != 1 || nodes.Items[0].Name != "kl-kctest-it-control-plane" {
+		t.Errorf("nodes = %d, want kl-kctest-it-control-plane", len(nodes.Items))
+	}
+	if ids, _ := p.List(ctx); !slices.Contains(ids, "it") {
+		t.Errorf("List = %v, want it", ids)
+	}
+	if err := p.Destroy(ctx, "it"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := p.List(ctx); slices.Contains(ids, "it") {
+		t.Errorf("List after Destroy = %v", ids)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -24,6 +25,7 @@ import (
 	kwokcontrollers "sigs.k8s.io/kwok/pkg/kwok/controllers"
 	kwoklog "sigs.k8s.io/kwok/pkg/log"
 	kwokclient "sigs.k8s.io/kwok/pkg/utils/client"
+	kwoklifecycle "sigs.k8s.io/kwok/pkg/utils/lifecycle"
 )
 
 // cannedLog is what `kubectl logs` shows for every container (CRI log format;
@@ -79,6 +81,7 @@ func (c *Cluster) startKwok(ctx, kctx context.Context) error {
 	for _, st := range stages {
 		groups[st.Spec.ResourceRef] = append(groups[st.Spec.ResourceRef], st)
 	}
+	warmStageCEL(ctx, stages)
 
 	// kwok's own cobra command is not used: its kubelet-like server never
 	// closes its listener, calls os.Exit on errors and would run `kubectl
@@ -196,3 +199,22 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// warmStageCEL matches a Node and a Pod against kwok's stages once, alone,
+// before any controller runs: a stage builds its CEL environment lazily on
+// first match, kwok's controllers match from several goroutines at once,
+// and easycel caches types in a package-level map without a lock (a data
+// race the race detector found). Afterwards that map is only read.
+func warmStageCEL(ctx context.Context, stages []*internalversion.Stage) {
+	warmStageCELOnce.Do(func() {
+		lc, err := kwoklifecycle.NewLifecycle(stages)
+		if err != nil {
+			return
+		}
+		for _, obj := range []any{&corev1.Node{}, &corev1.Pod{}} {
+			_, _ = lc.Match(ctx, &kwoklifecycle.Event{Data: obj})
+		}
+	})
+}
+
+var warmStageCELOnce sync.Once

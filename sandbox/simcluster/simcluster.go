@@ -60,8 +60,14 @@ type Options struct {
 	// DataDir holds PKI, etcd data, kubeconfigs and port assignments. It is
 	// created if missing and reused on the next start.
 	DataDir string
-	// Nodes is the number of simulated nodes (default 3).
+	// Nodes is the number of simulated nodes (default 3), named node-1,
+	// node-2, … unless NodeNames names them.
 	Nodes int
+	// NodeNames names the simulated nodes (Nodes is then their number).
+	NodeNames []string
+	// ControlPlaneNode, one of NodeNames, is labelled and tainted as
+	// kubeadm does a control-plane node, so ordinary Pods avoid it.
+	ControlPlaneNode string
 	// PodsPerNode is each node's pod capacity (default 110).
 	PodsPerNode int
 	// Capacity is what the nodes must offer together, e.g. the most
@@ -119,6 +125,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.DataDir == "" {
 		return nil, errors.New("start simcluster: DataDir is required")
+	}
+	if len(opts.NodeNames) > 0 {
+		opts.Nodes = len(opts.NodeNames)
 	}
 	if opts.Nodes <= 0 {
 		opts.Nodes = 3
@@ -309,8 +318,7 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 		return err
 	}
 	want := nodeResources(c.opts)
-	for i := 1; i <= c.opts.Nodes; i++ {
-		name := fmt.Sprintf("node-%d", i)
+	for _, name := range nodeNames(c.opts) {
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: name,
@@ -326,6 +334,11 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 				},
 			},
 			Status: corev1.NodeStatus{Capacity: want, Allocatable: want},
+		}
+		if name == c.opts.ControlPlaneNode {
+			node.Labels[controlPlaneRole] = ""
+			node.Labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+			node.Spec.Taints = []corev1.Taint{{Key: controlPlaneRole, Effect: corev1.TaintEffectNoSchedule}}
 		}
 		_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -379,6 +392,21 @@ func (c *Cluster) ensureNodes(ctx context.Context) error {
 		return fmt.Errorf("wait for %d nodes ready: %w", c.opts.Nodes, err)
 	}
 	return nil
+}
+
+// controlPlaneRole is kubeadm's label and taint key of a control-plane node.
+const controlPlaneRole = "node-role.kubernetes.io/control-plane"
+
+// nodeNames are the names of the simulated nodes.
+func nodeNames(o Options) []string {
+	if len(o.NodeNames) > 0 {
+		return o.NodeNames
+	}
+	names := make([]string, o.Nodes)
+	for i := range names {
+		names[i] = fmt.Sprintf("node-%d", i+1)
+	}
+	return names
 }
 
 // nodeResources is each node's capacity: its share of o.Capacity, at least

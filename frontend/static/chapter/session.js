@@ -197,7 +197,9 @@ export function createSession() {
 
   for (const b of $$('[data-start]')) {
     b.addEventListener('click', () => start(b));
-    b.disabled = false; // the page renders it disabled: a click before now did nothing
+    // The page renders it disabled (a click before now did nothing), and
+    // keeps it so where this kubelab cannot run the chapter.
+    b.disabled = b.hasAttribute('data-unavailable');
   }
   for (const b of [el.extend, ...$$('[data-extend]')]) b.addEventListener('click', () => busy(b, extend));
 

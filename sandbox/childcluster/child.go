@@ -1,0 +1,75 @@
+package childcluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kubelab/kubelab/sandbox/simcluster"
+)
+
+// EnvChild, when set, makes a process a cluster child: its value is the
+// child's configuration, and the binary's main must hand it to Child.
+const EnvChild = "KUBELAB_CHILD_CLUSTER"
+
+// childConfig is what the parent tells a child.
+type childConfig struct {
+	DataDir string   `json:"dataDir"`
+	Nodes   []string `json:"nodes"` // the first is the control plane
+	Parent  int      `json:"parent"`
+}
+
+// Child runs the cluster described by config (EnvChild's value) until ctx
+// ends or the parent process is gone, then stops it. It writes the ready
+// file once the cluster's nodes are Ready. Log lines go to stderr.
+func Child(ctx context.Context, config string, stderr io.Writer) error {
+	var cc childConfig
+	if err := json.Unmarshal([]byte(config), &cc); err != nil {
+		return fmt.Errorf("cluster child: bad %s: %w", EnvChild, err)
+	}
+	if cc.DataDir == "" || len(cc.Nodes) == 0 {
+		return fmt.Errorf("cluster child: %s names no data dir or nodes", EnvChild)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	defer watcher.Wait()
+	defer cancel()
+	watcher.Go(func() { watchParent(ctx, cc.Parent, cancel) })
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: cc.DataDir, NodeNames: cc.Nodes, ControlPlaneNode: cc.Nodes[0], Log: log})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cc.DataDir, readyFile), nil, 0o600); err != nil {
+		return fmt.Errorf("cluster child: %w", err)
+	}
+	<-ctx.Done()
+	stopCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer stop()
+	return cl.Stop(stopCtx)
+}
+
+// watchParent cancels when the parent is gone: the kernel's parent-death
+// signal covers a crash, this covers the rest (it fires when the thread
+// that started the child exits, not the process).
+func watchParent(ctx context.Context, parent int, cancel context.CancelFunc) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getppid() != parent {
+				cancel()
+				return
+			}
+		}
+	}
+}
