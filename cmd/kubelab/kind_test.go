@@ -36,7 +36,7 @@ func TestServeKindRealContainers(t *testing.T) {
 	})
 	env := []string{"KUBELAB_SANDBOX=kind", "KUBELAB_KIND_IMAGE=" + image}
 	p := startKubelab(t, dir, append(env, "KUBELAB_POOL_SIZE=1")...)
-	waitPoolReady(t, p, 5*time.Minute)
+	waitPoolReady(t, p, "small", 5*time.Minute)
 	warm := newClusters(t, dir)
 	if len(warm) != 1 {
 		t.Fatalf("warm clusters = %v, want one", warm)
@@ -118,8 +118,8 @@ func TestServeKindRealContainers(t *testing.T) {
 	}
 }
 
-// waitPoolReady waits until kubelab reports a warm sandbox.
-func waitPoolReady(t *testing.T, p *kubelabProc, within time.Duration) {
+// waitPoolReady waits until kubelab reports a warm sandbox of the size class.
+func waitPoolReady(t *testing.T, p *kubelabProc, size string, within time.Duration) {
 	t.Helper()
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		res, err := http.Get(p.url + "/metrics")
@@ -129,7 +129,7 @@ func waitPoolReady(t *testing.T, p *kubelabProc, within time.Duration) {
 		sc := bufio.NewScanner(res.Body)
 		for sc.Scan() {
 			line := sc.Text()
-			if !strings.HasPrefix(line, "kubelab_sandbox_pool_ready{") {
+			if !strings.HasPrefix(line, `kubelab_sandbox_pool_ready{size="`+size+`"}`) {
 				continue
 			}
 			if n, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil && n >= 1 {
