@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/labs"
 )
 
 // The home page: the catalog, with the learner's progress on every card.
@@ -14,6 +16,7 @@ type catalogCard struct {
 	Tasks, Passed, Points    int
 	Score                    float64
 	Simulated, Started, Done bool
+	OwnCluster               bool // `sandbox: cluster`: a cluster of the learner's own
 }
 
 func (p *pages) home(c echo.Context) error {
@@ -26,7 +29,7 @@ func (p *pages) home(c echo.Context) error {
 		pr := progress[ch.ID]
 		d.Chapters = append(d.Chapters, catalogCard{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Order: ch.Order,
 			Minutes: ch.Minutes, Tasks: pr.Total, Passed: pr.Passed, Points: pr.Points, Score: pr.Score,
-			Simulated: len(ch.Needs) == 0, Started: pr.Started, Done: pr.Done})
+			Simulated: len(ch.Needs) == 0, OwnCluster: ch.Sandbox == labs.SandboxCluster, Started: pr.Started, Done: pr.Done})
 		d.TotalMinutes += ch.Minutes
 	}
 	if d.User != nil {

@@ -11,6 +11,11 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
 	"github.com/kubelab/kubelab/sandbox/simcluster"
 )
 
@@ -46,6 +51,10 @@ func Child(ctx context.Context, config string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := waitDefaultServiceAccount(ctx, cl.AdminConfig()); err != nil {
+		_ = cl.Stop(context.WithoutCancel(ctx))
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(cc.DataDir, readyFile), nil, 0o600); err != nil {
 		return fmt.Errorf("cluster child: %w", err)
 	}
@@ -72,4 +81,22 @@ func watchParent(ctx context.Context, parent int, cancel context.CancelFunc) {
 			}
 		}
 	}
+}
+
+// waitDefaultServiceAccount waits for the ServiceAccount every Pod of the
+// default namespace needs (its controller makes it just after the start):
+// a learner's first `kubectl run` must not be refused for want of it.
+func waitDefaultServiceAccount(ctx context.Context, cfg *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster child: %w", err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster child: wait for the default ServiceAccount: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,141 @@
+package childcluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubelab/kubelab/sandbox"
+)
+
+// firstAnswer is what a learner's first command needs: the nodes listed.
+func firstAnswer(b *testing.B, sb *sandbox.Sandbox) {
+	cs, err := kubernetes.NewForConfig(sb.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Nodes().List(b.Context(), metav1.ListOptions{}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkColdStart times a learner's own cluster from nothing to the
+// first answer: a child process started, its control plane and nodes up,
+// the default ServiceAccount made, the nodes listed.
+func BenchmarkColdStart(b *testing.B) {
+	p := newProvisioner(b.TempDir())
+	defer p.Close()
+	ctx := context.WithoutCancel(b.Context())
+	var total time.Duration
+	for i := range b.N {
+		id := fmt.Sprintf("cold%d", i)
+		t0 := time.Now()
+		sb, err := p.Create(ctx, id, sandbox.Spec{Chapter: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		firstAnswer(b, sb)
+		total += time.Since(t0)
+		if err := p.Destroy(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/start")
+}
+
+// BenchmarkClaim times a warm cluster's claim (the kubeconfig's context
+// named after the chapter) to the first answer.
+func BenchmarkClaim(b *testing.B) {
+	p := newProvisioner(b.TempDir())
+	defer p.Close()
+	ctx := context.WithoutCancel(b.Context())
+	for i := range b.N {
+		if _, err := p.Create(ctx, fmt.Sprintf("warm%d", i), sandbox.Spec{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var total time.Duration
+	for i := range b.N {
+		t0 := time.Now()
+		sb, err := p.Claim(ctx, fmt.Sprintf("warm%d", i), sandbox.Spec{Chapter: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		firstAnswer(b, sb)
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/claim")
+}
+
+// BenchmarkIdleFootprint starts 4 clusters, lets them settle for 30 s and
+// then measures for 30 s each child's resident memory and CPU time.
+func BenchmarkIdleFootprint(b *testing.B) {
+	const n = 4
+	for range b.N {
+		p := newProvisioner(b.TempDir())
+		ctx := context.WithoutCancel(b.Context())
+		var pids []int
+		t0 := time.Now()
+		for i := range n {
+			id := fmt.Sprintf("idle%d", i)
+			if _, err := p.Create(ctx, id, sandbox.Spec{}); err != nil {
+				b.Fatal(err)
+			}
+			pids = append(pids, p.PID(id))
+		}
+		started := time.Since(t0)
+		time.Sleep(30 * time.Second)
+		cpu0 := cpuTicks(b, pids)
+		time.Sleep(30 * time.Second)
+		cpu1 := cpuTicks(b, pids)
+		var rss int64
+		for _, pid := range pids {
+			rss += rssKiB(b, pid)
+		}
+		p.Close()
+		b.ReportMetric(float64(rss)/n/1024, "MiB-RSS/cluster")
+		b.ReportMetric(float64(cpu1-cpu0)/100/30/n*100, "%core/cluster")
+		b.ReportMetric(started.Seconds()/n, "s/start-in-sequence")
+	}
+}
+
+func rssKiB(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	b.Fatalf("no VmRSS for %d", pid)
+	return 0
+}
+
+// cpuTicks sums user and system clock ticks (1/100 s) of the processes.
+func cpuTicks(b *testing.B, pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Fields after the command name (which may hold spaces).
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		sum += u + s
+	}
+	return sum
+}
+
