@@ -64,8 +64,8 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		if err := kindcluster.CheckDocker(ctx); err != nil {
 			return nil, err
 		}
-		be.prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Image: cfg.KindImage, Instance: kindInstance(cfg.DataDir), Log: log})
-		be.clusters = true
+		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Image: cfg.KindImage, Instance: kindInstance(cfg.DataDir), Log: log})
+		be.prov, be.clusters, be.stop = kinds, true, kinds.Close
 	case cfg.Kubeconfig != "":
 		be.admin, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 		if err != nil {

@@ -183,7 +183,9 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 		if err := kindcluster.CheckDocker(ctx); err != nil {
 			return err
 		}
-		prov = kindcluster.New(kindcluster.Options{Dir: filepath.Join(tmp, "kind"), Image: lt.KindImage, Instance: kindInstance(tmp), Log: log})
+		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(tmp, "kind"), Image: lt.KindImage, Instance: kindInstance(tmp), Log: log})
+		defer kinds.Close()
+		prov = kinds
 	} else {
 		cl, err := simcluster.Start(ctx, simcluster.Options{DataDir: filepath.Join(tmp, "cluster"), Log: log})
 		if err != nil {

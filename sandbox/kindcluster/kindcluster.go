@@ -54,9 +54,12 @@ type Provisioner struct {
 	prefix string
 	sem    chan struct{}
 	mu     sync.Mutex
-	// creating holds creates in flight; a create whose caller gave up is
-	// deleted when kind finishes, since kind's Create takes no context.
-	creating map[string]chan error
+	// creating holds creates in flight; a create destroyed meanwhile is in
+	// abandoned and deleted when kind finishes, since kind's Create takes
+	// no context.
+	creating  map[string]chan error
+	abandoned map[string]bool
+	creates   sync.WaitGroup // the create goroutines; Close waits for them
 	// listed is kind's cluster list as of listedAt (see clusterNames).
 	listed   []string
 	listedAt time.Time
@@ -114,7 +117,8 @@ func New(o Options) *Provisioner {
 	if o.Instance != "" {
 		prefix += o.Instance + "-"
 	}
-	return &Provisioner{o: o, prefix: prefix, sem: make(chan struct{}, o.MaxConcurrent), creating: map[string]chan error{}}
+	return &Provisioner{o: o, prefix: prefix, sem: make(chan struct{}, o.MaxConcurrent),
+		creating: map[string]chan error{}, abandoned: map[string]bool{}}
 }
 
 // CheckDocker returns a clear error when no Docker engine answers.
@@ -144,7 +148,7 @@ func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) 
 	if !ok {
 		done = make(chan error, 1)
 		p.creating[id] = done
-		go p.create(id, done)
+		p.creates.Go(func() { p.create(id, done) })
 	}
 	p.mu.Unlock()
 	select {
@@ -215,9 +219,22 @@ func (p *Provisioner) create(id string, done chan error) {
 	}
 	p.mu.Lock()
 	delete(p.creating, id)
+	abandoned := p.abandoned[id]
+	delete(p.abandoned, id)
 	p.mu.Unlock()
 	done <- err
+	if abandoned {
+		if err := p.o.Kind.Delete(p.prefix+id, p.kubeconfig(id)); err != nil {
+			p.o.Log.Warn("delete abandoned kind cluster", "sandbox_id", id, "err", err)
+		}
+		p.forgetList()
+		os.Remove(p.kubeconfig(id))
+	}
 }
+
+// Close waits for the creates in flight (and the deletes of those
+// destroyed meanwhile): kind's Create cannot be interrupted.
+func (p *Provisioner) Close() { p.creates.Wait() }
 
 // Get returns the sandbox if its cluster exists.
 func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, error) {
@@ -252,18 +269,12 @@ func (p *Provisioner) SetupConfig(ctx context.Context, id string) (*rest.Config,
 // Destroy deletes the cluster; a create still running is deleted when it ends.
 func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 	p.mu.Lock()
-	done, creating := p.creating[id]
+	_, creating := p.creating[id]
+	if creating {
+		p.abandoned[id] = true // the create deletes it when kind is done
+	}
 	p.mu.Unlock()
 	if creating {
-		go func() {
-			err := <-done
-			done <- err
-			if err := p.o.Kind.Delete(p.prefix+id, p.kubeconfig(id)); err != nil {
-				p.o.Log.Warn("delete abandoned kind cluster", "sandbox_id", id, "err", err)
-			}
-			p.forgetList()
-			os.Remove(p.kubeconfig(id))
-		}()
 		return nil
 	}
 	err := p.o.Kind.Delete(p.prefix+id, p.kubeconfig(id))
