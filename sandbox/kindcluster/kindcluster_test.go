@@ -52,12 +52,6 @@ func (f *fakeKind) Create(name, _, kc string) error {
 	return os.WriteFile(kc, []byte(kubeconfig), 0o600)
 }
 
-func (f *fakeKind) runningNow() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.running
-}
-
 func (f *fakeKind) Delete(name, kc string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
