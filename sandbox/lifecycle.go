@@ -37,7 +37,7 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Session, error) {
 	now := m.o.Now()
 	class := ch.Size
-	if ch.Cluster {
+	if ch.Cluster || m.o.AllClusters {
 		class = ClusterClass
 	}
 	r := Record{

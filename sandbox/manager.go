@@ -80,6 +80,9 @@ type ManagerOptions struct {
 	Prepare     PrepareFunc // nil: nothing to set up
 	Backend     string      // "namespaced" (default) or "kind"
 	Simulated   bool
+	// AllClusters: every sandbox is a cluster of its own (kind), so every
+	// chapter has the size class ClusterClass and one pool serves all.
+	AllClusters bool
 	TTL         time.Duration  // lifetime of a session; default 1h
 	MaxTTL      time.Duration  // extend cap measured from creation; default 4h
 	ExtendBy    time.Duration  // default 30m

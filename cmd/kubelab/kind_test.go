@@ -36,7 +36,7 @@ func TestServeKindRealContainers(t *testing.T) {
 	})
 	env := []string{"KUBELAB_SANDBOX=kind", "KUBELAB_KIND_IMAGE=" + image}
 	p := startKubelab(t, dir, append(env, "KUBELAB_POOL_SIZE=1")...)
-	waitPoolReady(t, p, "small", 5*time.Minute)
+	waitPoolReady(t, p, "cluster", 5*time.Minute)
 	warm := newClusters(t, dir)
 	if len(warm) != 1 {
 		t.Fatalf("warm clusters = %v, want one", warm)

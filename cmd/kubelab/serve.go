@@ -60,11 +60,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	reg := prometheus.NewRegistry()
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
-		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox,
+		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox, AllClusters: cfg.Sandbox == "kind",
 		Prepare: labshell.Setup(cat, be.jails, be.prov),
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes, MaxGuests: cfg.MaxGuests,
-		PoolSize:   poolSizes(cat, cfg.PoolSize),
+		PoolSize:   poolSizes(cat, cfg.PoolSize, cfg.Sandbox == "kind"),
 		Registerer: reg,
 	})
 
@@ -127,10 +127,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 // poolSizes keeps n warm sandboxes of every size class a chapter uses.
-func poolSizes(cat *labs.Catalog, n int) map[string]int {
+func poolSizes(cat *labs.Catalog, n int, allClusters bool) map[string]int {
 	sizes := map[string]int{}
 	for _, ch := range cat.Chapters() {
-		if ch.Sandbox == labs.SandboxCluster {
+		if ch.Sandbox == labs.SandboxCluster || allClusters {
 			sizes[sandbox.ClusterClass] = n
 		} else {
 			sizes[ch.Size] = n
