@@ -138,4 +138,3 @@ func cpuTicks(b *testing.B, pids []int) int64 {
 	}
 	return sum
 }
-
