@@ -85,7 +85,7 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 			return nil, fmt.Errorf("find own binary: %w", err)
 		}
 		own := childcluster.New(childcluster.Options{Dir: filepath.Join(cfg.DataDir, "clusters"), Command: []string{exe},
-			Env: childEnv, Nodes: labs.DefaultNodes, Log: log})
+			Nodes: labs.DefaultNodes, Log: log})
 		be.stop = func() {
 			own.Close()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -138,10 +138,6 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 	}
 	return be, nil
 }
-
-// childEnv tunes a learner's own simulated cluster for many side by side:
-// a tighter garbage collector trades a little CPU for memory.
-var childEnv = []string{"GOGC=50"}
 
 // kindInstance names this kubelab's kind clusters after its data dir, so
 // kubelabs sharing a Docker engine never take each other's clusters for

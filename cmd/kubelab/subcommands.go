@@ -202,7 +202,7 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 			return err
 		}
 		own := childcluster.New(childcluster.Options{Dir: filepath.Join(tmp, "clusters"), Command: []string{exe},
-			Env: childEnv, Nodes: labs.DefaultNodes, Log: log})
+			Nodes: labs.DefaultNodes, Log: log})
 		defer own.Close()
 		prov = sandbox.Split{
 			Namespaces: namespaced.New(namespaced.Options{Config: admin, Simulated: true, Log: log, Instance: "labs-test"}),

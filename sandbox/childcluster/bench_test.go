@@ -96,29 +96,37 @@ func BenchmarkIdleFootprint(b *testing.B) {
 		cpu0 := cpuTicks(b, pids)
 		time.Sleep(30 * time.Second)
 		cpu1 := cpuTicks(b, pids)
-		var rss int64
+		var rss, anon, pss int64
 		for _, pid := range pids {
-			rss += rssKiB(b, pid)
+			rss += procKiB(b, fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+			anon += procKiB(b, fmt.Sprintf("/proc/%d/status", pid), "RssAnon:")
+			pss += procKiB(b, fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 		}
 		p.Close()
+		// RSS counts the kubelab binary's pages each child maps; they are
+		// one copy in the page cache for all. PSS shares them out; RssAnon
+		// is what each cluster alone adds.
 		b.ReportMetric(float64(rss)/n/1024, "MiB-RSS/cluster")
+		b.ReportMetric(float64(pss)/n/1024, "MiB-PSS/cluster")
+		b.ReportMetric(float64(anon)/n/1024, "MiB-anon/cluster")
 		b.ReportMetric(float64(cpu1-cpu0)/100/30/n*100, "%core/cluster")
 		b.ReportMetric(started.Seconds()/n, "s/start-in-sequence")
 	}
 }
 
-func rssKiB(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procKiB reads a "Key: N kB" line of a /proc file.
+func procKiB(b *testing.B, path, key string) int64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			v, _ := strconv.ParseInt(f[1], 10, 64)
 			return v
 		}
 	}
-	b.Fatalf("no VmRSS for %d", pid)
+	b.Fatalf("no %s in %s", key, path)
 	return 0
 }
 

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,7 @@ type Options struct {
 	// Command runs one child: the kubelab binary (or a test binary whose
 	// TestMain calls Child). Its arguments are ignored by the child.
 	Command []string
-	// Env is added to each child's environment (e.g. GOMEMLIMIT).
+	// Env is added to each child's environment, after childTuning.
 	Env []string
 	// Nodes is the layout of warm clusters and of chapters that name none;
 	// the first is the control plane. Required.
@@ -399,7 +400,7 @@ func (p *Provisioner) start(id, dir string, c *child) error {
 		return fmt.Errorf("start cluster %s: no command to run a cluster", id)
 	}
 	cmd := exec.Command(p.o.Command[0], p.o.Command[1:]...)
-	cmd.Env = append(append(os.Environ(), p.o.Env...), EnvChild+"="+string(cfg))
+	cmd.Env = slices.Concat(os.Environ(), childTuning, p.o.Env, []string{EnvChild + "=" + string(cfg)})
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir
 	// Its own process group (a signal to kubelab's terminal does not reach
@@ -423,6 +424,13 @@ func (c *child) kill() {
 		_ = syscall.Kill(-int(pid), syscall.SIGKILL)
 	}
 }
+
+// childTuning trades a little CPU for memory in clusters that mostly idle
+// side by side: measured on 4 idle clusters (BenchmarkIdleFootprint), the
+// collector at GOGC=25 keeps 165 MiB private memory each at 2.5 % of a core,
+// against 209 MiB at the default; a GOMEMLIMIT near the live heap costs
+// 11–36 % of a core.
+var childTuning = []string{"GOGC=25"}
 
 const (
 	layoutFile = "nodes"
