@@ -1,7 +1,6 @@
 package terminal_test
 
 import (
-	"bytes"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -117,22 +116,7 @@ func TestJailedFloodKeepsMemoryFlat(t *testing.T) {
 		}
 	}()
 	ws.WriteMessage(websocket.BinaryMessage, []byte(fmt.Sprintf("stty raw -echo; yes | head -c %d; echo; echo FLOOD-''DONE\n", total)))
-	var n int64
-	window := make([]byte, 0, 64)
-	for !bytes.Contains(window, []byte("FLOOD-DONE")) {
-		typ, data, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", n, err)
-		}
-		if typ != websocket.BinaryMessage {
-			continue
-		}
-		n += int64(len(data))
-		window = append(window, data...)
-		if len(window) > 32 {
-			window = append(window[:0], window[len(window)-32:]...)
-		}
-	}
+	n := readUntil(t, ws, "FLOOD-DONE")
 	rssAfter := rss(t)
 	if n < total {
 		t.Errorf("received %d bytes, want at least %d", n, total)

@@ -340,22 +340,7 @@ func TestFloodKeepsMemoryFlat(t *testing.T) {
 	defer ws.Close()
 	ws.WriteJSON(map[string]any{"type": "hello", "offset": 1 << 40})
 	ws.WriteMessage(websocket.BinaryMessage, []byte("go\n"))
-	var n int64
-	tailBuf := make([]byte, 0, 64)
-	for !bytes.Contains(tailBuf, []byte("FLOOD-DONE")) {
-		typ, data, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", n, err)
-		}
-		if typ != websocket.BinaryMessage {
-			continue
-		}
-		n += int64(len(data))
-		tailBuf = append(tailBuf, data...)
-		if len(tailBuf) > 32 {
-			tailBuf = append(tailBuf[:0], tailBuf[len(tailBuf)-32:]...)
-		}
-	}
+	n := readUntil(t, ws, "FLOOD-DONE")
 	close(stop)
 	if n < total {
 		t.Errorf("received %d bytes, want at least %d", n, total)
@@ -442,5 +427,33 @@ func TestResumeSaysWhereLiveOutputStarts(t *testing.T) {
 				t.Errorf("hello offset %d: resume = %v, want offset %v, live %v", tt.hello, r, tt.offset, end)
 			}
 		})
+	}
+}
+
+// readUntil reads binary messages until their text holds marker and
+// returns how many bytes came; a read stalled for two minutes fails t.
+// The marker is looked for before the kept tail is cut: what follows it
+// (a prompt) may arrive in the same message.
+func readUntil(t *testing.T, ws *websocket.Conn, marker string) int64 {
+	t.Helper()
+	var n int64
+	tail := make([]byte, 0, 2*len(marker)+64)
+	for {
+		ws.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		typ, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", n, err)
+		}
+		if typ != websocket.BinaryMessage {
+			continue
+		}
+		n += int64(len(data))
+		tail = append(tail, data...)
+		if bytes.Contains(tail, []byte(marker)) {
+			return n
+		}
+		if len(tail) > len(marker) {
+			tail = append(tail[:0], tail[len(tail)-len(marker):]...)
+		}
 	}
 }
