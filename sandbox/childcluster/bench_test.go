@@ -2,10 +2,14 @@ package childcluster_test
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +149,59 @@ func cpuTicks(b *testing.B, pids []int) int64 {
 		sum += u + s
 	}
 	return sum
+}
+
+var manyClusters = flag.Int("clusters", 20, "clusters BenchmarkManyClusters starts")
+
+// BenchmarkManyClusters starts -clusters clusters side by side, then lists
+// each one's nodes ten times: what a machine full of learners' clusters
+// does to the one in front of a learner. It reports the total private
+// memory, the machine's idle CPU taken, and the answer's latency.
+func BenchmarkManyClusters(b *testing.B) {
+	for range b.N {
+		p := newProvisioner(b.TempDir())
+		ctx := context.WithoutCancel(b.Context())
+		var wg sync.WaitGroup
+		sbs := make([]*sandbox.Sandbox, *manyClusters)
+		errs := make([]error, *manyClusters)
+		t0 := time.Now()
+		for i := range sbs {
+			wg.Go(func() { sbs[i], errs[i] = p.Create(ctx, fmt.Sprintf("many%d", i), sandbox.Spec{}) })
+		}
+		wg.Wait()
+		started := time.Since(t0)
+		if err := errors.Join(errs...); err != nil {
+			p.Close()
+			b.Fatal(err)
+		}
+		var pids []int
+		for i := range sbs {
+			pids = append(pids, p.PID(fmt.Sprintf("many%d", i)))
+		}
+		time.Sleep(20 * time.Second)
+		cpu0 := cpuTicks(b, pids)
+		measured := time.Now()
+		var lat []time.Duration
+		for range 10 {
+			for _, sb := range sbs {
+				t := time.Now()
+				firstAnswer(b, sb)
+				lat = append(lat, time.Since(t))
+			}
+			time.Sleep(time.Second)
+		}
+		elapsed := time.Since(measured)
+		cpu1 := cpuTicks(b, pids)
+		var anon int64
+		for _, pid := range pids {
+			anon += procKiB(b, fmt.Sprintf("/proc/%d/status", pid), "RssAnon:")
+		}
+		p.Close()
+		slices.Sort(lat)
+		b.ReportMetric(started.Seconds(), "s/start-all")
+		b.ReportMetric(float64(anon)/1024/1024, "GiB-anon-total")
+		b.ReportMetric(float64(cpu1-cpu0)/100/elapsed.Seconds()*100, "%core-total")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50-list")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "ms-p99-list")
+	}
 }
