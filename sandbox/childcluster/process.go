@@ -21,8 +21,8 @@ type child struct {
 	stopped atomic.Bool   // kill was called: a child starting now is killed at once
 	ready   chan struct{} // closed once the cluster is usable
 	exited  chan struct{} // closed once the process has been waited for
-	err     error         // why it exited or failed to start; read after exited or ready
-	failed  bool          // set (before ready closes) when the start failed
+	err     error         // why the start failed; set, with failed, before ready closes
+	failed  bool
 }
 
 // ensure waits until the child of cluster id is usable, starting it if none
@@ -111,7 +111,6 @@ func (p *Provisioner) run(id, dir string, c *child) {
 	if !closing {
 		p.o.Log.Warn("simulated cluster process exited", "sandbox_id", id, "err", err, "log", logTail(dir))
 	}
-	c.err = fmt.Errorf("cluster %s: process exited: %v", id, err)
 }
 
 func (p *Provisioner) start(id, dir string, c *child) error {
