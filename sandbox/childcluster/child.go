@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -51,7 +53,7 @@ func Child(ctx context.Context, config string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := waitDefaultServiceAccount(ctx, cl.AdminConfig()); err != nil {
+	if err := ensureDefaultServiceAccount(ctx, cl.AdminConfig()); err != nil {
 		_ = cl.Stop(context.WithoutCancel(ctx))
 		return err
 	}
@@ -83,20 +85,22 @@ func watchParent(ctx context.Context, parent int, cancel context.CancelFunc) {
 	}
 }
 
-// waitDefaultServiceAccount waits for the ServiceAccount every Pod of the
-// default namespace needs (its controller makes it just after the start):
-// a learner's first `kubectl run` must not be refused for want of it.
-func waitDefaultServiceAccount(ctx context.Context, cfg *rest.Config) error {
+// ensureDefaultServiceAccount makes the ServiceAccount every Pod of the
+// default namespace needs, instead of waiting up to a second and a half
+// for the controller manager's own to come round: a learner's first
+// `kubectl run` must not be refused for want of it.
+func ensureDefaultServiceAccount(ctx context.Context, cfg *rest.Config) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster child: %w", err)
 	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "default"}}
 	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
+		_, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{})
+		return err == nil || apierrors.IsAlreadyExists(err), nil
 	})
 	if err != nil {
-		return fmt.Errorf("cluster child: wait for the default ServiceAccount: %w", err)
+		return fmt.Errorf("cluster child: make the default ServiceAccount: %w", err)
 	}
 	return nil
 }
