@@ -36,13 +36,13 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 // guests hold MaxGuests sessions.
 func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Session, error) {
 	now := m.o.Now()
-	class := ch.Size
+	class, backend := ch.Size, m.o.Backend
 	if ch.Cluster || m.o.AllClusters {
-		class = ClusterClass
+		class, backend = ClusterClass, m.o.ClusterBackend
 	}
 	r := Record{
 		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes,
-		Backend: m.o.Backend, Simulated: m.o.Simulated, CreatedAt: now, ActiveAt: now,
+		Backend: backend, Simulated: m.o.Simulated, CreatedAt: now, ActiveAt: now,
 		ExpiresAt: now.Add(m.o.TTL), Status: StatusProvisioning,
 	}
 	// Warm sandboxes have no extra namespaces and the default node layout.

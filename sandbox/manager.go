@@ -83,18 +83,21 @@ type ManagerOptions struct {
 	// AllClusters: every sandbox is a cluster of its own (kind), so every
 	// chapter has the size class ClusterClass and one pool serves all.
 	AllClusters bool
-	TTL         time.Duration  // lifetime of a session; default 1h
-	MaxTTL      time.Duration  // extend cap measured from creation; default 4h
-	ExtendBy    time.Duration  // default 30m
-	IdleTTL     time.Duration  // 0: no idle expiry
-	MaxPerUser  int            // live sessions per owner; default 3
-	MaxTotal    int            // live sessions overall; further starts queue; default 200
-	MaxGuests   int            // live and queued sessions of guests; default MaxTotal/2
-	PoolSize    map[string]int // warm sandboxes per size class (needs a Claimer)
-	Tick        time.Duration  // reaper and queue period; default 1s
-	WarnBefore  time.Duration  // "expiring" event this long before expiry; default 5m
-	Registerer  prometheus.Registerer
-	Now         func() time.Time
+	// ClusterBackend names the backend of ClusterClass sessions when
+	// another provisioner makes them (default Backend).
+	ClusterBackend string
+	TTL            time.Duration  // lifetime of a session; default 1h
+	MaxTTL         time.Duration  // extend cap measured from creation; default 4h
+	ExtendBy       time.Duration  // default 30m
+	IdleTTL        time.Duration  // 0: no idle expiry
+	MaxPerUser     int            // live sessions per owner; default 3
+	MaxTotal       int            // live sessions overall; further starts queue; default 200
+	MaxGuests      int            // live and queued sessions of guests; default MaxTotal/2
+	PoolSize       map[string]int // warm sandboxes per size class (needs a Claimer)
+	Tick           time.Duration  // reaper and queue period; default 1s
+	WarnBefore     time.Duration  // "expiring" event this long before expiry; default 5m
+	Registerer     prometheus.Registerer
+	Now            func() time.Time
 }
 
 // Manager owns every session's lifecycle: admission and queue, provisioning
@@ -142,6 +145,9 @@ func NewManager(o ManagerOptions) *Manager {
 	}
 	if o.Backend == "" {
 		o.Backend = "namespaced"
+	}
+	if o.ClusterBackend == "" {
+		o.ClusterBackend = o.Backend
 	}
 	o.TTL = cmpOr(o.TTL, time.Hour)
 	if o.MaxTTL < o.TTL {

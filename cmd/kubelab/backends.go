@@ -29,15 +29,16 @@ import (
 // backends are the cluster, the sandbox provisioner and the shell starter
 // that the flags chose.
 type backends struct {
-	prov      sandbox.Provisioner
-	admin     *rest.Config // kubelab's credential for the shared cluster; nil with kind
-	simulated bool
-	clusters  bool                        // sandboxes can be clusters of the learner's own (`sandbox: cluster` chapters)
-	ready     func(context.Context) error // nil: nothing beyond the database
-	jails     *jail.Jail                  // runs chapter setup (and, with --shell=local, the learners' shells)
-	shells    sync.WaitGroup              // token renewals of live shells
-	shell     func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error)
-	stop      func()
+	prov           sandbox.Provisioner
+	admin          *rest.Config // kubelab's credential for the shared cluster; nil with kind
+	simulated      bool
+	clusters       bool                        // sandboxes can be clusters of the learner's own (`sandbox: cluster` chapters)
+	clusterBackend string                      // names those sandboxes\' backend when it is not --sandbox\'s
+	ready          func(context.Context) error // nil: nothing beyond the database
+	jails          *jail.Jail                  // runs chapter setup (and, with --shell=local, the learners' shells)
+	shells         sync.WaitGroup              // token renewals of live shells
+	shell          func(ctx context.Context, session, chapter string, sb *sandbox.Sandbox, current func(context.Context) (*sandbox.Sandbox, error)) (terminal.Process, error)
+	stop           func()
 }
 
 // startBackends starts (or connects to) the cluster and prepares shells:
@@ -94,7 +95,7 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 				log.Warn("simulated cluster stop incomplete", "err", err)
 			}
 		}
-		be.admin, be.ready, be.simulated, be.clusters = cl.AdminConfig(), cl.Ready, true, true
+		be.admin, be.ready, be.simulated, be.clusters, be.clusterBackend = cl.AdminConfig(), cl.Ready, true, true, "simcluster"
 		be.prov = sandbox.Split{
 			Namespaces: namespaced.New(namespaced.Options{Config: be.admin, Simulated: true, Log: log}),
 			Clusters:   own,

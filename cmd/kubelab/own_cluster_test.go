@@ -51,6 +51,9 @@ func TestServeOwnClusters(t *testing.T) {
 	waitPoolReady(t, p, "cluster", 2*time.Minute)
 	t0 := time.Now()
 	ssA := startChapter(t, a, "scheduling", 2*time.Minute)
+	if ssA.Sandbox.Kind != "simcluster" || !ssA.Sandbox.Simulated || ssA.Sandbox.Namespace != "default" {
+		t.Errorf("session sandbox = %+v; want a simulated cluster of one's own (kind simcluster, namespace default)", ssA.Sandbox)
+	}
 	termA := openTerminal(t, p, a, ssA.ID)
 	termA.waitFor("(ns: default)", 30*time.Second)
 	t.Logf("measure: own simulated cluster from the warm pool (with the chapter's setup): start → prompt %v", time.Since(t0).Round(time.Millisecond))

@@ -176,8 +176,9 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 	defer closeStore()
 
 	var (
-		prov  sandbox.Provisioner
-		admin *rest.Config // kubelab's credential on the shared cluster; nil: each sandbox's own
+		prov           sandbox.Provisioner
+		admin          *rest.Config // kubelab's credential on the shared cluster; nil: each sandbox's own
+		clusterBackend string       // the backend of cluster sandboxes, when not lt.Sandbox
 	)
 	if lt.Sandbox == "kind" {
 		if err := kindcluster.CheckDocker(ctx); err != nil {
@@ -204,10 +205,10 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 		own := childcluster.New(childcluster.Options{Dir: filepath.Join(tmp, "clusters"), Command: []string{exe},
 			Nodes: labs.DefaultNodes, Log: log})
 		defer own.Close()
-		prov = sandbox.Split{
+		prov, clusterBackend = sandbox.Split{
 			Namespaces: namespaced.New(namespaced.Options{Config: admin, Simulated: true, Log: log, Instance: "labs-test"}),
 			Clusters:   own,
-		}
+		}, "simcluster"
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -218,7 +219,7 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 		return err
 	}
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
-		Provisioner: prov, Store: st, Log: log, Simulated: admin != nil, Backend: lt.Sandbox,
+		Provisioner: prov, Store: st, Log: log, Simulated: admin != nil, Backend: lt.Sandbox, ClusterBackend: clusterBackend,
 		Prepare:    labshell.Setup(cat, j, prov),
 		MaxPerUser: 1 << 20, MaxTotal: 1 << 20, Tick: 100 * time.Millisecond,
 	})

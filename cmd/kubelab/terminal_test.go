@@ -46,6 +46,7 @@ type chapterSession struct {
 	Status  string `json:"status"`
 	Error   string `json:"error"`
 	Sandbox struct {
+		Kind      string `json:"kind"`
 		Namespace string `json:"namespace"`
 		Simulated bool   `json:"simulated"`
 	} `json:"sandbox"`
