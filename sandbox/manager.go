@@ -96,8 +96,13 @@ type ManagerOptions struct {
 	PoolSize       map[string]int // warm sandboxes per size class (needs a Claimer)
 	Tick           time.Duration  // reaper and queue period; default 1s
 	WarnBefore     time.Duration  // "expiring" event this long before expiry; default 5m
-	Registerer     prometheus.Registerer
-	Now            func() time.Time
+	// OrphanSweep is how often the backend is searched again for sandboxes
+	// nobody owns (default 1m): a process killed while it made one can
+	// leave work behind (a kind node's container started by a docker
+	// command that outlived it) that appears only after the start's search.
+	OrphanSweep time.Duration
+	Registerer  prometheus.Registerer
+	Now         func() time.Time
 }
 
 // Manager owns every session's lifecycle: admission and queue, provisioning
@@ -159,6 +164,7 @@ func NewManager(o ManagerOptions) *Manager {
 	o.MaxGuests = cmpOr(o.MaxGuests, max(1, o.MaxTotal/2))
 	o.Tick = cmpOr(o.Tick, time.Second)
 	o.WarnBefore = cmpOr(o.WarnBefore, 5*time.Minute)
+	o.OrphanSweep = cmpOr(o.OrphanSweep, time.Minute)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -253,6 +259,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(m.o.Tick)
 	defer t.Stop()
+	sweep := time.NewTicker(m.o.OrphanSweep)
+	defer sweep.Stop()
 	for {
 		m.step(ctx)
 		select {
@@ -260,6 +268,10 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-m.kick:
+		case <-sweep.C:
+			if _, _, err := m.sweepOrphans(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("sweep orphan sandboxes", "err", err)
+			}
 		}
 	}
 }

@@ -431,6 +431,26 @@ func TestReconcileAfterKill(t *testing.T) {
 	namespaceGone(t, sandbox.NamespaceName(half, ""))
 }
 
+// TestLateOrphanIsSwept: a sandbox that appears after the start's
+// reconcile with no session (work a killed process left running) is
+// deleted by the periodic sweep; a live session's sandbox is not.
+func TestLateOrphanIsSwept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{OrphanSweep: 100 * time.Millisecond})
+	s, err := m.Start(t.Context(), "owner", sandbox.ChapterSpec{ID: "pods", Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, s.ID, sandbox.StatusReady)
+	late := fmt.Sprintf("late%d", seq.Add(1))
+	if _, err := e.provisioner().Create(t.Context(), late, sandbox.Spec{Size: "small"}); err != nil {
+		t.Fatal(err)
+	}
+	namespaceGone(t, sandbox.NamespaceName(late, ""))
+	works(t, m, s.ID)
+}
+
 func TestRestartTwiceWithLiveSessions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

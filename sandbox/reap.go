@@ -11,29 +11,9 @@ import (
 // sandboxes no session owns are deleted, half-made ones are made again, and
 // ready sessions whose sandbox vanished fail.
 func (m *Manager) reconcile(ctx context.Context) error {
-	ids, err := m.o.Provisioner.List(ctx)
+	live, local, err := m.sweepOrphans(ctx)
 	if err != nil {
-		return fmt.Errorf("reconcile sandboxes: list backend: %w", err)
-	}
-	live, err := m.o.Store.ListSandboxSessions(ctx, Filter{Statuses: liveStatuses})
-	if err != nil {
-		return fmt.Errorf("reconcile sandboxes: list sessions: %w", err)
-	}
-	owned := map[string]bool{}
-	for _, r := range live {
-		owned[r.SandboxID] = true
-	}
-	m.mu.Lock()
-	local := make(map[string]bool, len(m.local))
-	for id := range m.local {
-		local[id] = true
-	}
-	m.mu.Unlock()
-	for _, id := range ids {
-		if !owned[id] && !local[id] {
-			m.log.Info("delete orphan sandbox", "sandbox_id", id)
-			m.destroy(id)
-		}
+		return fmt.Errorf("reconcile sandboxes: %w", err)
 	}
 	for _, r := range live {
 		if local[r.SandboxID] {
@@ -163,4 +143,37 @@ func (m *Manager) drain(ctx context.Context) error {
 		m.emitStatus(r, i+1)
 	}
 	return nil
+}
+
+// sweepOrphans deletes the backend's sandboxes that no live session owns
+// and this process is not making; it returns the live sessions and the
+// sandboxes this process is making, as it saw them.
+func (m *Manager) sweepOrphans(ctx context.Context) (live []Record, local map[string]bool, err error) {
+	ids, err := m.o.Provisioner.List(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list backend: %w", err)
+	}
+	// The sessions are read after the backend: a sandbox made between the
+	// two reads has its session already, or is local.
+	live, err = m.o.Store.ListSandboxSessions(ctx, Filter{Statuses: liveStatuses})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list sessions: %w", err)
+	}
+	owned := map[string]bool{}
+	for _, r := range live {
+		owned[r.SandboxID] = true
+	}
+	m.mu.Lock()
+	local = make(map[string]bool, len(m.local))
+	for id := range m.local {
+		local[id] = true
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		if !owned[id] && !local[id] {
+			m.log.Info("delete orphan sandbox", "sandbox_id", id)
+			m.destroy(id)
+		}
+	}
+	return live, local, nil
 }

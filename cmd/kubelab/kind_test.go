@@ -81,7 +81,7 @@ func TestServeKindRealContainers(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the restart kind clusters are %v, want only the learner's %v", left, warm)
+			t.Fatalf("after the restart kind clusters are %v, want only the learner's %v; kubelab said:\n%s", left, warm, p.output())
 		}
 	}
 	if code, body := c.do("GET", "/api/v1/sessions/"+ss.ID); code != http.StatusOK || !strings.Contains(string(body), `"ready"`) {

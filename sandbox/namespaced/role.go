@@ -8,6 +8,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/kubelab/kubelab/sandbox"
 )
@@ -126,11 +127,15 @@ func upsert[T metav1.Object](ctx context.Context, c client[T], want T) error {
 	if !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	cur, err := c.Get(ctx, want.GetName(), metav1.GetOptions{})
-	if err != nil {
+	// Another kubelab (or a parallel Create) may update it meanwhile: a
+	// conflict means read it again and retry.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.Get(ctx, want.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		want.SetResourceVersion(cur.GetResourceVersion())
+		_, err = c.Update(ctx, want, metav1.UpdateOptions{})
 		return err
-	}
-	want.SetResourceVersion(cur.GetResourceVersion())
-	_, err = c.Update(ctx, want, metav1.UpdateOptions{})
-	return err
+	})
 }
