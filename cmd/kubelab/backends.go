@@ -65,14 +65,14 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		if err := kindcluster.CheckDocker(ctx); err != nil {
 			return nil, err
 		}
-		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Image: cfg.KindImage, Instance: kindInstance(cfg.DataDir), Log: log})
+		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(cfg.DataDir, "kind"), Image: cfg.KindImage, Instance: instanceOf(cfg.DataDir), Log: log})
 		be.prov, be.clusters, be.stop = kinds, true, kinds.Close
 	case cfg.Kubeconfig != "":
 		be.admin, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 		if err != nil {
 			return nil, fmt.Errorf("load --kubeconfig %s: %w", cfg.Kubeconfig, err)
 		}
-		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Log: log})
+		be.prov = namespaced.New(namespaced.Options{Config: be.admin, Log: log, Instance: instanceOf(cfg.DataDir)})
 	default:
 		cl, err := simcluster.Start(ctx, simcluster.Options{
 			DataDir: filepath.Join(cfg.DataDir, "cluster"), Nodes: cfg.Nodes,
@@ -140,10 +140,11 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 	return be, nil
 }
 
-// kindInstance names this kubelab's kind clusters after its data dir, so
-// kubelabs sharing a Docker engine never take each other's clusters for
+// instanceOf names this kubelab's sandboxes after its data dir (kind
+// clusters, and namespaces on a --kubeconfig cluster), so kubelabs sharing
+// a Docker engine or a cluster never take each other's sandboxes for
 // orphans, and a restart on the same data dir finds its own.
-func kindInstance(dataDir string) string {
+func instanceOf(dataDir string) string {
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs
 	}

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
 	"github.com/kubelab/kubelab/sandbox/kindcluster/kindtest"
@@ -158,7 +162,7 @@ func kindClusters(t *testing.T) []string {
 // newClusters are the clusters of the kubelab on dataDir.
 func newClusters(t *testing.T, dataDir string) []string {
 	t.Helper()
-	mine := "kl-" + kindInstance(dataDir) + "-"
+	mine := "kl-" + instanceOf(dataDir) + "-"
 	return slices.DeleteFunc(kindClusters(t), func(c string) bool { return !strings.HasPrefix(c, mine) })
 }
 
@@ -221,4 +225,20 @@ func TestServeOnRealClusterNamespaces(t *testing.T) {
 	term.waitFor("1\r\nquota-47", 60*time.Second)
 	term.run(`kubectl get networkpolicy -o name | grep -c .; echo netpol-$((40+8))`)
 	term.waitFor("1\r\nnetpol-48", 30*time.Second)
+
+	// A second kubelab on the same cluster (its own data dir) sweeps for
+	// orphans when it starts: this one's sandboxes are not its to delete.
+	startKubelab(t, t.TempDir(), "KUBELAB_KUBECONFIG="+kubeconfig, "KUBELAB_SHELL=pod", "KUBELAB_WORKSPACE_IMAGE="+workspace)
+	time.Sleep(5 * time.Second)
+	admin, err := clientcmd.RESTConfigFromKubeConfig(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := kubernetes.NewForConfigOrDie(admin).CoreV1().Namespaces().Get(ctx, ss.Sandbox.Namespace, metav1.GetOptions{})
+	switch {
+	case err != nil:
+		t.Errorf("the learner's namespace after a second kubelab started on the cluster: %v", err)
+	case ns.DeletionTimestamp != nil:
+		t.Errorf("a second kubelab on the cluster deleted this one's sandbox %s", ns.Name)
+	}
 }

@@ -184,7 +184,7 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 		if err := kindcluster.CheckDocker(ctx); err != nil {
 			return err
 		}
-		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(tmp, "kind"), Image: lt.KindImage, Instance: kindInstance(tmp), Log: log})
+		kinds := kindcluster.New(kindcluster.Options{Dir: filepath.Join(tmp, "kind"), Image: lt.KindImage, Instance: instanceOf(tmp), Log: log})
 		defer kinds.Close()
 		prov = kinds
 	} else {
