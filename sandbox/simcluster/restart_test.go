@@ -174,14 +174,20 @@ func child(rep *childReport) error {
 func runChildProcess(t testing.TB, dir, mode string) childReport {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir, childModeEnv+"="+mode)
+	// A race report does not fail the child by itself: raceReports below
+	// judges them (kwok v0.8.0 has one of its own).
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childModeEnv+"="+mode, "GORACE=exitcode=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr // a race report, for one
+		t.Fatalf("child %s: %v\n%s\nstderr:\n%s", mode, err, out, stderr.String())
+	}
+	for _, r := range raceReports(stderr.String()) {
+		if !r.kwokOnly {
+			t.Fatalf("child %s: data race:\n%s", mode, r.text)
 		}
-		t.Fatalf("child %s: %v\n%s\nstderr:\n%s", mode, err, out, stderr)
+		t.Logf("KNOWN THIRD-PARTY RACE, tolerated (kwok v0.8.0 starts its pod and node controllers in map order; both sides are kwok's):\n%s", r.text)
 	}
 	lines := slices.DeleteFunc(splitLines(string(out)), func(s string) bool { return len(s) == 0 || s[0] != '{' })
 	if len(lines) == 0 {
@@ -253,5 +259,61 @@ func TestRestartKeepsObjectsAndStopClosesListeners(t *testing.T) {
 			t.Errorf("duplicate pod IP %s after restart: %v", ip, second.PodIPs)
 		}
 		seen[ip] = true
+	}
+}
+
+type raceReport struct {
+	text     string
+	kwokOnly bool // every access in it is in kwok's own code
+}
+
+// raceReports splits the race detector's reports out of a process's
+// standard error.
+func raceReports(stderr string) []raceReport {
+	var out []raceReport
+	for _, block := range strings.Split(stderr, "==================") {
+		if !strings.Contains(block, "WARNING: DATA RACE") {
+			continue
+		}
+		r := raceReport{text: strings.TrimSpace(block), kwokOnly: true}
+		lines := strings.Split(block, "\n")
+		for i, l := range lines {
+			if strings.Contains(l, " at 0x") && strings.Contains(l, " by ") && i+1 < len(lines) {
+				if !strings.HasPrefix(strings.TrimSpace(lines[i+1]), "sigs.k8s.io/kwok/") {
+					r.kwokOnly = false
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRaceReports(t *testing.T) {
+	t.Parallel()
+	kwok := "==================\nWARNING: DATA RACE\nRead at 0x00c009e88c78 by goroutine 11838:\n  sigs.k8s.io/kwok/pkg/kwok/controllers.(*Controller).initPodController.func1()\n      /x/controller.go:476 +0x45\n\nPrevious write at 0x00c009e88c78 by goroutine 11823:\n  sigs.k8s.io/kwok/pkg/kwok/controllers.(*Controller).initNodeController()\n      /x/controller.go:431 +0x4ae\n  github.com/kubelab/kubelab/sandbox/simcluster.(*Cluster).startKwok.func1()\n==================\n"
+	ours := strings.ReplaceAll(kwok, "Previous write at 0x00c009e88c78 by goroutine 11823:\n  sigs.k8s.io/kwok/pkg/kwok/controllers.(*Controller).initNodeController()",
+		"Previous write at 0x00c009e88c78 by goroutine 11823:\n  github.com/kubelab/kubelab/sandbox/simcluster.(*Cluster).Stop()")
+	tests := []struct {
+		name   string
+		stderr string
+		want   []bool
+	}{
+		{"none", "some log line\n", nil},
+		{"kwok's own", kwok, []bool{true}},
+		{"one side ours", ours, []bool{false}},
+		{"both", kwok + ours, []bool{true, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []bool
+			for _, r := range raceReports(tt.stderr) {
+				got = append(got, r.kwokOnly)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("kwok-only verdicts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
