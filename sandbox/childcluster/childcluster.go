@@ -148,11 +148,9 @@ func (p *Provisioner) named(id, dir, chapter string) (*sandbox.Sandbox, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: read kubeconfig: %w", id, err)
 		}
-		for name, c := range kc.Contexts {
-			delete(kc.Contexts, name)
-			kc.Contexts[chapter] = c
+		if err := sandbox.NameContext(kc, chapter); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
-		kc.CurrentContext = chapter
 		if err := clientcmd.WriteToFile(*kc, filepath.Join(dir, "learner.kubeconfig")); err != nil {
 			return nil, fmt.Errorf("cluster %s: write kubeconfig: %w", id, err)
 		}

@@ -193,13 +193,9 @@ func nameContext(path, chapter string) error {
 	if cfg.CurrentContext == chapter {
 		return nil
 	}
-	ctx, ok := cfg.Contexts[cfg.CurrentContext]
-	if !ok {
-		return fmt.Errorf("kubeconfig %s has no current context", path)
+	if err := sandbox.NameContext(cfg, chapter); err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
-	delete(cfg.Contexts, cfg.CurrentContext)
-	cfg.Contexts[chapter] = ctx
-	cfg.CurrentContext = chapter
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
