@@ -48,13 +48,21 @@ var ErrUnknownTask = errors.New("unknown task")
 // Evaluate grades every task of the chapter against the target, reading the
 // API directly. Checks that cannot be evaluated carry an Error.
 func (p *Program) Evaluate(ctx context.Context, t Target) []TaskResult {
-	src := newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster})
-	p.prefetch(ctx, t, src)
+	memos := apiSources(t)
+	p.prefetch(ctx, t, memos)
 	out := make([]TaskResult, len(p.tasks))
 	for i, ct := range p.tasks {
-		out[i] = p.evalTask(ctx, t, src, ct)
+		out[i] = p.evalTask(ctx, t, memoSources(memos), ct)
 	}
 	return out
+}
+
+func memoSources(memos map[string]*memoSource) sources {
+	s := make(sources, len(memos))
+	for name, m := range memos {
+		s[name] = m
+	}
+	return s
 }
 
 // EvaluateTask grades one task; the error is ErrUnknownTask (wrapped) when the
@@ -64,15 +72,16 @@ func (p *Program) EvaluateTask(ctx context.Context, t Target, taskID string) (Ta
 	if !ok {
 		return TaskResult{}, fmt.Errorf("task %q of chapter %s: %w", taskID, p.chapter, ErrUnknownTask)
 	}
-	return p.evalTask(ctx, t, newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster}), ct), nil
+	return p.evalTask(ctx, t, memoSources(apiSources(t)), ct), nil
 }
 
 // prefetch issues the chapter's distinct reads concurrently, so an
 // evaluation costs about one round trip rather than one per object; the
 // checks then read from the memo. Failed reads are retried (and reported)
 // by the checks themselves.
-func (p *Program) prefetch(ctx context.Context, t Target, m *memoSource) {
+func (p *Program) prefetch(ctx context.Context, t Target, memos map[string]*memoSource) {
 	type read struct {
+		m        *memoSource
 		gvr      schema.GroupVersionResource
 		ns, name string
 		sel      labels.Selector
@@ -84,12 +93,16 @@ func (p *Program) prefetch(ctx context.Context, t Target, m *memoSource) {
 			if cc.source != fromResource {
 				continue
 			}
-			gvr, ns, err := t.locate(cc.spec.Resource.Namespace, cc.gvk)
+			tc, err := t.on(cc.spec.Cluster)
 			if err != nil {
 				continue
 			}
-			r := read{gvr: gvr, ns: ns, name: cc.spec.Resource.Name, sel: cc.sel}
-			k := gvr.String() + "|" + ns + "|" + r.name
+			gvr, ns, err := tc.locate(cc.spec.Resource.Namespace, cc.gvk)
+			if err != nil {
+				continue
+			}
+			r := read{m: memos[cc.spec.Cluster], gvr: gvr, ns: ns, name: cc.spec.Resource.Name, sel: cc.sel}
+			k := cc.spec.Cluster + "|" + gvr.String() + "|" + ns + "|" + r.name
 			if cc.sel != nil {
 				k += "|" + cc.sel.String()
 			}
@@ -111,16 +124,16 @@ func (p *Program) prefetch(ctx context.Context, t Target, m *memoSource) {
 			limit <- struct{}{}
 			defer func() { <-limit }()
 			if r.name != "" {
-				_, _ = m.get(ctx, r.gvr, r.ns, r.name)
+				_, _ = r.m.get(ctx, r.gvr, r.ns, r.name)
 			} else {
-				_, _ = m.list(ctx, r.gvr, r.ns, r.sel)
+				_, _ = r.m.list(ctx, r.gvr, r.ns, r.sel)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compiledTask) TaskResult {
+func (p *Program) evalTask(ctx context.Context, t Target, srcs sources, ct *compiledTask) TaskResult {
 	r := TaskResult{ID: ct.task.ID, Title: ct.task.Title, Points: ct.task.Points, Checks: make([]CheckResult, len(ct.checks))}
 	if r.Points == 0 {
 		r.Points = 1
@@ -134,9 +147,14 @@ func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compil
 		if cc.source != fromResource {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, p.timeoutOf(cc))
-		r.Checks[i] = evalCheck(cctx, t, src, cc)
-		cancel()
+		tc, src, err := srcs.of(t, cc)
+		if err != nil {
+			r.Checks[i] = evalError(ctx, CheckResult{Message: cc.spec.Message}, err)
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, p.timeoutOf(cc))
+			r.Checks[i] = evalCheck(cctx, tc, src, cc)
+			cancel()
+		}
 		resourcesPass = resourcesPass && r.Checks[i].Passed
 	}
 	for i, cc := range ct.checks {
@@ -145,8 +163,13 @@ func (p *Program) evalTask(ctx context.Context, t Target, src source, ct *compil
 		case !resourcesPass:
 			r.Checks[i] = CheckResult{Message: cc.spec.Message, Detail: "not run yet: the task's other checks must pass first"}
 		default:
+			tc, src, err := srcs.of(t, cc)
+			if err != nil {
+				r.Checks[i] = evalError(ctx, CheckResult{Message: cc.spec.Message}, err)
+				break
+			}
 			cctx, cancel := context.WithTimeout(ctx, p.timeoutOf(cc))
-			r.Checks[i] = p.evalActive(cctx, t, src, cc)
+			r.Checks[i] = p.evalActive(cctx, tc, src, cc)
 			cancel()
 		}
 		r.Checks[i].Precondition = cc.spec.Precondition

@@ -14,7 +14,7 @@ func (p *Program) EvaluateFromCaches(ctx context.Context, t Target) (eval func()
 	return func() []TaskResult {
 		out := make([]TaskResult, len(p.tasks))
 		for i, ct := range p.tasks {
-			out[i] = p.evalTask(ctx, t, in.src, ct)
+			out[i] = p.evalTask(ctx, t, in.sources(t), ct)
 		}
 		return out
 	}, in.stop, nil

@@ -421,6 +421,48 @@ func TestClusterTarget(t *testing.T) {
 	if diff := cmp.Diff(want, prog.Evaluate(t.Context(), target)[0].Checks); diff != "" {
 		t.Errorf("on demand (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(want, firstWatched(t, prog, target)[0].Checks); diff != "" {
+		t.Errorf("live (-want +got):\n%s", diff)
+	}
+}
+
+// TestFurtherClusterTarget reads checks with `cluster:` from that cluster's
+// target: here a namespace sandbox whose further cluster "east" (the same
+// API server, read as a whole cluster) lets a Node check pass that the
+// primary one refuses; a cluster the sandbox lacks is an Error.
+func TestFurtherClusterTarget(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.apply(t, s.dev, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: dev}")
+	target := s.target
+	east := s.target
+	east.Cluster = true
+	target.Others = map[string]grader.Target{"east": east}
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Title: "T", Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Node", Name: "node-1"}, Cluster: "east"},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Node", Name: "node-1"}},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: s.dev}, Cluster: "east", Expect: "object.data.mode == 'dev'"},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Node", Name: "node-1"}, Cluster: "west"},
+	}}}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	want := []grader.CheckResult{{Passed: true},
+		{Error: "kind Node is cluster-scoped; checks read only the sandbox's namespaces (a chapter with sandbox: cluster can read it)"},
+		{Passed: true}, {Error: `the sandbox has no cluster "west"`}}
+	if diff := cmp.Diff(want, prog.Evaluate(t.Context(), target)[0].Checks); diff != "" {
+		t.Errorf("on demand (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, firstWatched(t, prog, target)[0].Checks); diff != "" {
+		t.Errorf("live (-want +got):\n%s", diff)
+	}
+}
+
+// firstWatched is what Watch reports first (every task, once its caches
+// have synced); Watch is then stopped.
+func firstWatched(t *testing.T, prog *grader.Program, target grader.Target) []grader.TaskResult {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	first := make(chan []grader.TaskResult, 1)
@@ -433,11 +475,9 @@ func TestClusterTarget(t *testing.T) {
 			}
 		})
 	}()
+	var r []grader.TaskResult
 	select {
-	case r := <-first:
-		if diff := cmp.Diff(want, r[0].Checks); diff != "" {
-			t.Errorf("live (-want +got):\n%s", diff)
-		}
+	case r = <-first:
 	case err := <-done:
 		t.Fatalf("Watch ended: %v", err)
 	case <-time.After(time.Minute):
@@ -447,4 +487,5 @@ func TestClusterTarget(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Watch: %v", err)
 	}
+	return r
 }

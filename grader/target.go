@@ -38,6 +38,9 @@ type Target struct {
 	// then read cluster-scoped kinds, and a check's namespace is a real
 	// namespace name.
 	Cluster bool
+	// Others are the learner's further clusters by name (each a Target
+	// with Cluster set); a check with `cluster: NAME` reads NAME's.
+	Others map[string]Target
 
 	// active holds the one exec or probe check of this sandbox that may
 	// run at a time; copies of a Target (live grading and the Check button
@@ -83,6 +86,45 @@ func (t Target) lockActive(ctx context.Context) (release func(), err error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the sandbox's other exec or probe check: %w", ctx.Err())
 	}
+}
+
+// on is the target of one of the sandbox's clusters: "" the primary one.
+func (t Target) on(cluster string) (Target, error) {
+	if cluster == "" {
+		return t, nil
+	}
+	o, ok := t.Others[cluster]
+	if !ok {
+		return Target{}, fmt.Errorf("the sandbox has no cluster %q", cluster)
+	}
+	return o, nil
+}
+
+// sources are the sources of one evaluation, one per cluster ("" the
+// primary one).
+type sources map[string]source
+
+// of is the target and source check cc reads.
+func (s sources) of(t Target, cc *compiledCheck) (Target, source, error) {
+	tc, err := t.on(cc.spec.Cluster)
+	if err != nil {
+		return Target{}, nil, err
+	}
+	src, ok := s[cc.spec.Cluster]
+	if !ok {
+		return Target{}, nil, fmt.Errorf("cluster %q is not read", cc.spec.Cluster)
+	}
+	return tc, src, nil
+}
+
+// apiSources read each of t's clusters through the API, remembering what
+// one evaluation read.
+func apiSources(t Target) map[string]*memoSource {
+	m := map[string]*memoSource{"": newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster})}
+	for name, o := range t.Others {
+		m[name] = newMemoSource(apiSource{dyn: o.Dynamic, cluster: o.Cluster})
+	}
+	return m
 }
 
 // namespace resolves a check's logical namespace to the real one; in a

@@ -31,10 +31,12 @@ const (
 	activeGap   = 5 * time.Second
 )
 
-// watchKey is one kind in one namespace: what one informer covers.
+// watchKey is one kind in one namespace of one cluster: what one informer
+// covers.
 type watchKey struct {
-	gvr schema.GroupVersionResource
-	ns  string
+	cluster string // "" the primary one
+	gvr     schema.GroupVersionResource
+	ns      string
 }
 
 // Watch grades the chapter live: it runs informers (namespaced to the
@@ -77,7 +79,7 @@ func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskRes
 	if !p.waitSynced(ctx, inf, fn) {
 		return nil // ctx ended before the caches filled
 	}
-	src := inf.src
+	srcs := inf.sources(t)
 
 	mu.Lock()
 	clear(dirty)
@@ -96,7 +98,7 @@ func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskRes
 		tick = ticker.C
 	}
 	eval := func(i int) TaskResult {
-		r := p.evalTask(ctx, t, src, p.tasks[i])
+		r := p.evalTask(ctx, t, srcs, p.tasks[i])
 		if active[i] {
 			activeEnded[i] = time.Now()
 		}
@@ -176,8 +178,8 @@ func (p *Program) Watch(ctx context.Context, t Target, fn func(changed []TaskRes
 
 // informers are the running informers of one Watch.
 type informers struct {
-	src       cacheSource
-	factories map[string]dynamicinformer.DynamicSharedInformerFactory
+	listers   map[watchKey]cache.GenericLister
+	factories map[factoryKey]dynamicinformer.DynamicSharedInformerFactory
 	synced    []cache.InformerSynced
 	cancel    context.CancelFunc
 }
@@ -192,17 +194,20 @@ func (p *Program) startInformers(ctx context.Context, t Target, changed func(tas
 	affects := map[watchKey]map[int]bool{}
 	for i, ct := range p.tasks {
 		for _, cc := range ct.checks {
+			tc, err := t.on(cc.spec.Cluster)
+			if err != nil {
+				continue
+			}
 			gvr, ns := podsGVR, ""
-			var err error
 			if cc.source == fromResource {
-				gvr, ns, err = t.locate(cc.namespace(), cc.gvk)
+				gvr, ns, err = tc.locate(cc.namespace(), cc.gvk)
 			} else {
-				ns, err = t.namespace(cc.namespace())
+				ns, err = tc.namespace(cc.namespace())
 			}
 			if err != nil {
 				continue
 			}
-			k := watchKey{gvr, ns}
+			k := watchKey{cc.spec.Cluster, gvr, ns}
 			if affects[k] == nil {
 				affects[k] = map[int]bool{}
 			}
@@ -211,17 +216,19 @@ func (p *Program) startInformers(ctx context.Context, t Target, changed func(tas
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	in := &informers{
-		src:       cacheSource{listers: map[watchKey]cache.GenericLister{}},
-		factories: map[string]dynamicinformer.DynamicSharedInformerFactory{},
+		listers:   map[watchKey]cache.GenericLister{},
+		factories: map[factoryKey]dynamicinformer.DynamicSharedInformerFactory{},
 		cancel:    cancel,
 	}
 	for k, tasks := range affects {
-		f := in.factories[k.ns]
+		tc, _ := t.on(k.cluster) // resolved above
+		fk := factoryKey{k.cluster, k.ns}
+		f := in.factories[fk]
 		if f == nil {
-			f = dynamicinformer.NewFilteredDynamicSharedInformerFactory(t.Dynamic, 0, k.ns, func(o *metav1.ListOptions) {
+			f = dynamicinformer.NewFilteredDynamicSharedInformerFactory(tc.Dynamic, 0, k.ns, func(o *metav1.ListOptions) {
 				o.LabelSelector = learnersOnly
 			})
-			in.factories[k.ns] = f
+			in.factories[fk] = f
 		}
 		gi := f.ForResource(k.gvr)
 		h := func(any) { changed(tasks) }
@@ -233,7 +240,7 @@ func (p *Program) startInformers(ctx context.Context, t Target, changed func(tas
 			in.stop()
 			return nil, fmt.Errorf("watch %s in %s: %w", k.gvr.Resource, k.ns, err)
 		}
-		in.src.listers[k] = gi.Lister()
+		in.listers[k] = gi.Lister()
 		in.synced = append(in.synced, gi.Informer().HasSynced)
 	}
 	for _, f := range in.factories {
@@ -277,14 +284,27 @@ func (in *informers) stop() {
 	}
 }
 
-// cacheSource reads from the informer caches of Watch.
+// factoryKey is what one informer factory covers: a namespace of a cluster.
+type factoryKey struct{ cluster, ns string }
+
+// sources read each of t's clusters from the informer caches.
+func (in *informers) sources(t Target) sources {
+	s := sources{"": cacheSource{listers: in.listers}}
+	for name := range t.Others {
+		s[name] = cacheSource{listers: in.listers, cluster: name}
+	}
+	return s
+}
+
+// cacheSource reads one cluster from the informer caches of Watch.
 type cacheSource struct {
 	listers map[watchKey]cache.GenericLister
+	cluster string
 }
 
 // lister reads one namespace, or cluster-scoped objects when ns is "".
 func (s cacheSource) lister(gvr schema.GroupVersionResource, ns string) (cache.GenericNamespaceLister, error) {
-	l, ok := s.listers[watchKey{gvr, ns}]
+	l, ok := s.listers[watchKey{s.cluster, gvr, ns}]
 	if !ok {
 		return nil, fmt.Errorf("%s%s is not watched", gvr.Resource, inNamespace(ns))
 	}

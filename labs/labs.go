@@ -45,7 +45,12 @@ type Chapter struct {
 	// Nodes is a cluster chapter's node layout, the first node its control
 	// plane; nil means DefaultNodes (and every namespace chapter).
 	Nodes []string
-	Needs []string // what the chapter needs beyond the API: "runtime", "cluster-admin"
+	// Clusters names further clusters of the learner's own, beside the
+	// primary one (whose kubeconfig context is named after the chapter):
+	// each is a context of that name, for tasks that switch with `kubectl
+	// config use-context`. Only in cluster chapters.
+	Clusters []string
+	Needs    []string // what the chapter needs beyond the API: "runtime", "cluster-admin"
 	Steps []*Step
 	Tasks []*Task
 }
@@ -103,6 +108,9 @@ type Check struct {
 	// only with it, but it scores nothing, so nobody gets credit for work
 	// not done and partial credit does not drop when later tasks change it.
 	Precondition bool
+	// Cluster names the cluster the check reads, one of Chapter.Clusters;
+	// empty means the primary one.
+	Cluster string
 
 	File string // source position, for error messages
 	Line int

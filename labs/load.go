@@ -173,7 +173,7 @@ func (l *loader) chapterYAML(ch *Chapter, slug string) {
 	if root == nil {
 		return
 	}
-	kv := f.fields(root, "", "chapter.yaml", "id", "title", "summary", "order", "minutes", "size", "sandbox", "namespaces", "nodes", "needs")
+	kv := f.fields(root, "", "chapter.yaml", "id", "title", "summary", "order", "minutes", "size", "sandbox", "namespaces", "nodes", "clusters", "needs")
 	id := f.str(kv["id"], "")
 	switch {
 	case kv["id"].key == nil:
@@ -232,6 +232,7 @@ func (l *loader) chapterYAML(ch *Chapter, slug string) {
 		f.add(kv["namespaces"].value, "a cluster sandbox has every namespace its learner makes: list none here, and create the ones the lab needs in a task's setup")
 	}
 	l.nodes(ch, f, kv["nodes"])
+	l.clusters(ch, f, kv["clusters"])
 	needs, nodes := f.strings(kv["needs"], "")
 	for i, need := range needs {
 		switch {
@@ -276,6 +277,40 @@ func (l *loader) nodes(ch *Chapter, f yamlFile, fl field) {
 		f.add(fl.value, "%d nodes: a cluster chapter may have at most %d", len(names), maxNodes)
 	case !slices.Equal(layout, DefaultNodes):
 		ch.Nodes = layout
+	}
+}
+
+// maxClusters bounds how many further clusters a chapter may ask for:
+// each is a process of its own.
+const maxClusters = 3
+
+// clusters validates a cluster chapter's further clusters.
+func (l *loader) clusters(ch *Chapter, f yamlFile, fl field) {
+	if fl.key == nil {
+		return
+	}
+	if ch.Sandbox != SandboxCluster {
+		f.add(fl.key, "clusters: only a chapter with sandbox: cluster can have further clusters")
+		return
+	}
+	names, nodes := f.strings(fl, "")
+	for i, n := range names {
+		switch {
+		case !dnsLabel.MatchString(n):
+			f.add(nodes[i], "cluster %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", n)
+		case n == ch.ID:
+			f.add(nodes[i], "cluster %q: the primary cluster's context already has the chapter's id as its name", n)
+		case slices.Contains(ch.Clusters, n):
+			f.add(nodes[i], "cluster %q is listed twice", n)
+		default:
+			ch.Clusters = append(ch.Clusters, n)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		f.add(fl.value, "clusters is empty: name the further clusters, or omit it for one cluster")
+	case len(names) > maxClusters:
+		f.add(fl.value, "%d further clusters: a chapter may have at most %d", len(names), maxClusters)
 	}
 }
 
@@ -462,7 +497,7 @@ func (l *loader) checkHint(ch *Chapter, f yamlFile, n *yaml.Node, where string, 
 // check validates one check; ok is false if it is too broken to compile.
 func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Check, bool) {
 	c := Check{File: f.name, Line: n.Line}
-	kv := f.fields(n, where, "check", "resource", "exec", "probe", "match", "min", "max", "expect", "actual", "message", "precondition")
+	kv := f.fields(n, where, "check", "resource", "exec", "probe", "match", "min", "max", "expect", "actual", "message", "precondition", "cluster")
 	if n.Kind != yaml.MappingNode {
 		return c, false
 	}
@@ -510,6 +545,12 @@ func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Che
 	c.Actual = f.str(kv["actual"], where)
 	c.Message = strings.TrimSpace(f.str(kv["message"], where))
 	c.Precondition = f.boolean(kv["precondition"], where)
+	if fl := kv["cluster"]; fl.key != nil {
+		c.Cluster = f.str(fl, where)
+		if !slices.Contains(ch.Clusters, c.Cluster) {
+			f.add(fl.value, "%scluster %q is not declared in chapter.yaml clusters (omit cluster: for the primary cluster)", where, c.Cluster)
+		}
+	}
 	if len(l.ps.list) > before {
 		return c, false
 	}

@@ -418,6 +418,25 @@ id: again
 			},
 		},
 		{
+			name: "further clusters done wrong",
+			files: map[string]string{
+				"01-pods/chapter.yaml": "id: pods\ntitle: Pods\nsandbox: cluster\nclusters: [pods, Staging, west, west, a, b, c]\n",
+				"01-pods/tasks.yaml":   tasksWith("      - resource: {apiVersion: v1, kind: Node, name: node01}\n        cluster: east\n"),
+			},
+			want: []string{
+				`01-pods/chapter.yaml:4: cluster "pods": the primary cluster's context already has the chapter's id as its name`,
+				`01-pods/chapter.yaml:4: cluster "Staging" must be a DNS-1123 label (lowercase letters, digits, hyphens)`,
+				`01-pods/chapter.yaml:4: cluster "west" is listed twice`,
+				"01-pods/chapter.yaml:4: 7 further clusters: a chapter may have at most 3",
+				`01-pods/tasks.yaml:7: task "hello" check 1: cluster "east" is not declared in chapter.yaml clusters (omit cluster: for the primary cluster)`,
+			},
+		},
+		{
+			name:  "further clusters in a namespace chapter",
+			files: map[string]string{"01-pods/chapter.yaml": baseChapter + "clusters: [other]\n"},
+			want:  []string{"01-pods/chapter.yaml:4: clusters: only a chapter with sandbox: cluster can have further clusters"},
+		},
+		{
 			name:  "nodes in a namespace chapter",
 			files: map[string]string{"01-pods/chapter.yaml": baseChapter + "nodes: [a, b]\n"},
 			want:  []string{"01-pods/chapter.yaml:4: nodes: only a chapter with sandbox: cluster has nodes of its own"},
@@ -529,13 +548,15 @@ func TestLoadCompilesRuntimeChecks(t *testing.T) {
 func TestLoadClusterChapter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		nodes string
-		want  []string
+		name         string
+		nodes        string
+		want         []string
+		wantClusters []string
 	}{
-		{"default layout", "", nil},
-		{"the default spelled out", "nodes: [controlplane, node01, node02]\n", nil},
-		{"a layout of its own", "nodes: [master, worker]\n", []string{"master", "worker"}},
+		{"default layout", "", nil, nil},
+		{"the default spelled out", "nodes: [controlplane, node01, node02]\n", nil, nil},
+		{"a layout of its own", "nodes: [master, worker]\n", []string{"master", "worker"}, nil},
+		{"further clusters", "clusters: [staging, prod]\n", nil, []string{"staging", "prod"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -554,6 +575,9 @@ func TestLoadClusterChapter(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, ch.Nodes); diff != "" {
 				t.Errorf("nodes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantClusters, ch.Clusters); diff != "" {
+				t.Errorf("clusters (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -41,12 +41,13 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 		class, backend = ClusterClass, m.o.ClusterBackend
 	}
 	r := Record{
-		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes,
+		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes, Clusters: ch.Clusters,
 		Backend: backend, Simulated: m.o.Simulated, CreatedAt: now, ActiveAt: now,
 		ExpiresAt: now.Add(m.o.TTL), Status: StatusProvisioning,
 	}
-	// Warm sandboxes have no extra namespaces and the default node layout.
-	poolable := m.canClaim && len(ch.Namespaces) == 0 && len(ch.Nodes) == 0
+	// Warm sandboxes have no extra namespaces, the default node layout
+	// and one cluster.
+	poolable := m.canClaim && len(ch.Namespaces) == 0 && len(ch.Nodes) == 0 && len(ch.Clusters) == 0
 	pooled := poolable && m.takeWarm(class, &r.SandboxID)
 	if !pooled {
 		r.SandboxID = newID()

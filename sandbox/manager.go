@@ -45,9 +45,11 @@ type ChapterSpec struct {
 	Size       string
 	Namespaces []string
 	// Cluster asks for a cluster of the learner's own (size class
-	// ClusterClass) with Nodes (nil: the provisioner's default layout).
-	Cluster bool
-	Nodes   []string
+	// ClusterClass) with Nodes (nil: the provisioner's default layout),
+	// and Clusters, further clusters of the learner's own by name.
+	Cluster  bool
+	Nodes    []string
+	Clusters []string
 }
 
 // Session is a learner's lab session (one chapter's sandbox) as callers see it.

@@ -12,7 +12,7 @@ const provisionTimeout = 5 * time.Minute
 
 func (m *Manager) spec(r Record) Spec {
 	return Spec{
-		Owner: r.Owner, Session: r.ID, Chapter: r.Chapter, Size: r.Size, Namespaces: r.Extra, Nodes: r.Nodes,
+		Owner: r.Owner, Session: r.ID, Chapter: r.Chapter, Size: r.Size, Namespaces: r.Extra, Nodes: r.Nodes, Clusters: r.Clusters,
 		TTL:      r.ExpiresAt.Sub(m.o.Now()),
 		Progress: func(step string) { m.progress(r.ID, step) },
 	}

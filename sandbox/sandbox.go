@@ -29,6 +29,7 @@ type Spec struct {
 	Size       string        // size class: "small", "medium" or "large"
 	Namespaces []string      // extra namespaces by logical name
 	Nodes      []string      // a cluster's nodes, the first its control plane (nil: the default layout)
+	Clusters   []string      // further clusters of the learner's own, by name (cluster sandboxes only)
 	TTL        time.Duration // lifetime from creation
 	// Progress, if set, is called as each provisioning step completes
 	// ("namespace", "rbac", "quota", "network policy", "token").
@@ -51,6 +52,15 @@ type Sandbox struct {
 	// Cluster: the sandbox is a whole cluster of the learner's own, who is
 	// its admin; Config reads any namespace and cluster-scoped objects.
 	Cluster bool
+	// Others are the further clusters the chapter asked for, in its order;
+	// Kubeconfig has a context for each, named after it.
+	Others []OtherCluster
+}
+
+// OtherCluster is one of a learner's further clusters.
+type OtherCluster struct {
+	Name   string       // the chapter's name for it: its kubeconfig context
+	Config *rest.Config // its admin, as for the primary cluster
 }
 
 // ClusterClass is the size class of sandboxes that are clusters of the

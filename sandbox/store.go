@@ -18,6 +18,7 @@ type Record struct {
 	Size       string   // size class; ClusterClass: a cluster of the learner's own
 	Extra      []string // extra namespaces the chapter asks for (logical names)
 	Nodes      []string // a cluster's node layout (nil: the provisioner's default)
+	Clusters   []string // further clusters of the learner's own, by name
 	Status     string
 	Reason     string
 	Backend    string

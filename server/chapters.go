@@ -62,8 +62,9 @@ type chapterJSON struct {
 	Summary     string       `json:"summary"`
 	Minutes     int          `json:"minutes"`
 	Size        string       `json:"size"`
-	Sandbox     string       `json:"sandbox"`         // "namespace" or "cluster"
-	Nodes       []string     `json:"nodes,omitempty"` // a cluster's nodes, the control plane first
+	Sandbox     string       `json:"sandbox"`            // "namespace" or "cluster"
+	Nodes       []string     `json:"nodes,omitempty"`    // a cluster's nodes, the control plane first
+	Clusters    []string     `json:"clusters,omitempty"` // further clusters: their kubeconfig contexts
 	Needs       []string     `json:"needs"`
 	SimulatedOK bool         `json:"simulated_ok"`
 	Available   bool         `json:"available"`
@@ -96,7 +97,7 @@ func (s *Server) getChapter(c echo.Context) error {
 		return err
 	}
 	out := chapterJSON{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes, Size: ch.Size,
-		Sandbox: ch.Sandbox, Nodes: nodesOf(ch), Needs: append([]string{}, ch.Needs...), SimulatedOK: len(ch.Needs) == 0, Available: s.canRun(ch),
+		Sandbox: ch.Sandbox, Nodes: nodesOf(ch), Clusters: ch.Clusters, Needs: append([]string{}, ch.Needs...), SimulatedOK: len(ch.Needs) == 0, Available: s.canRun(ch),
 		Steps: []stepJSON{}, Tasks: []taskJSON{},
 		Progress: progressJSON{Passed: p.Passed, Total: p.Total, Score: p.Score, Points: p.Points, Started: p.Started, Done: p.Done}}
 	for _, st := range ch.Steps {
@@ -154,6 +155,8 @@ func (s *Server) whyNotHere(ch *labs.Chapter) *httpError {
 		return errNeedsRuntime
 	case ch.Sandbox == labs.SandboxCluster && !s.opts.OwnClusters:
 		return errNeedsCluster
+	case len(ch.Clusters) > 0 && !s.opts.FurtherClusters:
+		return errNeedsClusters
 	}
 	return nil
 }

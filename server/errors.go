@@ -48,6 +48,7 @@ var (
 	errSandboxNotReady = errStatus(http.StatusConflict, "The sandbox is not ready yet. Wait until it is, then try again.")
 	errNeedsRuntime    = errStatus(http.StatusConflict, "This chapter needs containers that really run, and this kubelab runs a simulated cluster. Whoever runs kubelab can start it with --sandbox=kind (or --kubeconfig at a real cluster).")
 	errNeedsCluster    = errStatus(http.StatusConflict, "This chapter needs a cluster of your own, and this kubelab gives namespaces on a shared cluster only. Whoever runs kubelab can start it without --kubeconfig (simulated clusters of one's own) or with --sandbox=kind.")
+	errNeedsClusters   = errStatus(http.StatusConflict, "This chapter needs several clusters of your own, and this kubelab's clusters (kind) come one per learner. Whoever runs kubelab can start it with its embedded defaults (simulated clusters of one's own).")
 	errExtendLimit     = errStatus(http.StatusConflict,
 		"This session has reached its longest allowed lifetime and cannot be extended further. Start a new one when it ends.")
 	// Guests have a share of the sandboxes; past it they are refused (the

@@ -207,11 +207,7 @@ func (s *Server) gradingTarget(ctx context.Context, ss sandbox.Session) (*labs.C
 	if err != nil {
 		return nil, nil, grader.Target{}, fmt.Errorf("sandbox of %s: %w", ss.ID, err)
 	}
-	cfg := s.opts.ClusterConfig
-	if sb.Cluster || cfg == nil { // a cluster of the learner's own: its admin credentials
-		cfg = sb.Config
-	}
-	target, err := s.targets.get(ss.ID, cfg, sb)
+	target, err := s.targets.get(ss.ID, s.opts.ClusterConfig, sb)
 	if err != nil {
 		return nil, nil, grader.Target{}, err
 	}

@@ -22,6 +22,7 @@ type chapterPage struct {
 	CannotRunHere      string // why the lab cannot start on this kubelab ("": it can)
 	Sandbox            string // "namespace" or "cluster"
 	Nodes              []string
+	Clusters           []string
 	Steps              []*stepPage
 	Total, Passed      int
 	Points             int
@@ -64,7 +65,7 @@ func (p *pages) chapter(c echo.Context) error {
 	}
 	cp := &chapterPage{ID: ch.ID, Title: ch.Title, Summary: ch.Summary, Minutes: ch.Minutes,
 		Needs: ch.Needs, SimulatedOK: len(ch.Needs) == 0,
-		Sandbox: ch.Sandbox, Nodes: nodesOf(ch),
+		Sandbox: ch.Sandbox, Nodes: nodesOf(ch), Clusters: ch.Clusters,
 		Total: prog.Total, Passed: prog.Passed, Points: prog.Points, Score: prog.Score}
 	if why := p.s.whyNotHere(ch); why != nil {
 		cp.CannotRunHere = why.message

@@ -71,6 +71,9 @@ type Options struct {
 	// OwnClusters is set when the sandboxes can be clusters of the
 	// learner's own; without it `sandbox: cluster` chapters cannot start.
 	OwnClusters bool
+	// FurtherClusters is set when a cluster sandbox can have further
+	// clusters (chapters with `clusters:`).
+	FurtherClusters bool
 	// Terminals keeps the learners' live shells; Shell starts one.
 	Terminals *terminal.Manager
 	Shell     ShellStarter

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server/store"
@@ -102,8 +103,7 @@ func (s *Server) startSession(c echo.Context) error {
 	if why := s.whyNotHere(ch); why != nil {
 		return why
 	}
-	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size,
-		Namespaces: ch.Namespaces, Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes})
+	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, labshell.ChapterSpec(ch))
 	if err != nil {
 		return fmt.Errorf("start session of %s in %s: %w", u.ID, ch.ID, err)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 
@@ -10,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubelab/kubelab/grader"
+	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/sandbox"
 )
 
@@ -32,11 +32,10 @@ func (tc *targetCache) get(session string, cfg *rest.Config, sb *sandbox.Sandbox
 	if c, ok := tc.m[session]; ok && c.sandboxID == sb.ID {
 		return c.target, nil
 	}
-	t, err := grader.NewTarget(cfg, sb.Namespace, sb.Namespaces)
+	t, err := labshell.GraderTarget(cfg, sb)
 	if err != nil {
-		return grader.Target{}, fmt.Errorf("grader target for sandbox %s: %w", sb.ID, err)
+		return grader.Target{}, err
 	}
-	t.Cluster = sb.Cluster
 	if tc.m == nil {
 		tc.m = map[string]cachedTarget{}
 	}

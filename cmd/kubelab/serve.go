@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies: proxies,
 		Store:          st, Log: log, PublicURL: cfg.PublicURL, AllowedHosts: splitList(cfg.AllowedHosts), Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
-		ClusterConfig: be.admin, Simulated: be.simulated, OwnClusters: be.clusters, Terminals: terms, Ready: be.ready,
+		ClusterConfig: be.admin, Simulated: be.simulated, OwnClusters: be.clusters, FurtherClusters: be.clusterBackend == "simcluster", Terminals: terms, Ready: be.ready,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
 			ss, err := mgr.Session(ctx, session)

@@ -45,10 +45,11 @@ func clusterCmd(ctx context.Context, args []string, getenv func(string) string, 
 // forwardCmd is the relay started inside a learner's jail; it is not meant
 // to be run by hand.
 func forwardCmd(ctx context.Context, args []string) error {
-	if len(args) != 2 {
-		return errors.New("usage: kubelab forward LISTEN-ADDR SOCKET (started by the jail)")
+	routes, err := jail.ParseRoutes(args)
+	if err != nil {
+		return fmt.Errorf("usage: kubelab forward LISTEN-ADDR SOCKET [...] (started by the jail): %w", err)
 	}
-	return jail.Forward(ctx, args[0], args[1], os.Stdout)
+	return jail.Forward(ctx, routes, os.Stdout)
 }
 
 // loadCatalog loads dir, or the bundled chapters, compiling every check.
@@ -239,8 +240,7 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 	_, err = labtest.Run(ctx, labtest.Options{
 		Chapters: chapters, Out: stdout,
 		NewSandbox: func(ctx context.Context, ch *labs.Chapter) (labtest.Env, func(), error) {
-			ss, err := mgr.Start(ctx, "labs-test", sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces,
-				Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes})
+			ss, err := mgr.Start(ctx, "labs-test", labshell.ChapterSpec(ch))
 			if err != nil {
 				return labtest.Env{}, nil, err
 			}
@@ -254,16 +254,11 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 				cleanup()
 				return labtest.Env{}, nil, err
 			}
-			cfg := admin
-			if sb.Cluster || cfg == nil { // a cluster of the learner's own: its admin credentials
-				cfg = sb.Config
-			}
-			target, err := grader.NewTarget(cfg, sb.Namespace, sb.Namespaces)
+			target, err := labshell.GraderTarget(admin, sb)
 			if err != nil {
 				cleanup()
 				return labtest.Env{}, nil, err
 			}
-			target.Cluster = sb.Cluster
 			return labtest.Env{Target: target, Runner: jailRunner{j: j, spec: labshell.Spec(ss.ID, ch.ID, sb)}}, cleanup, nil
 		},
 	})

@@ -1,7 +1,9 @@
 // Package labshell builds the jailed shells of a lab session: the learner's
 // (Spec, with the learner's credentials only) and the chapter setup's
-// (Setup, with the sandbox's setup credentials). `kubelab serve`, `kubelab
-// labs test` and the server's tests all use it, so they run the same shells.
+// (Setup, with the sandbox's setup credentials), and what the Manager and
+// the grader are told of a chapter's sandbox. `kubelab serve`, `kubelab
+// labs test` and the server's tests all use it, so they run the same shells
+// and grade the same way.
 package labshell
 
 import (
@@ -13,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/jail"
@@ -87,7 +90,45 @@ func specFor(id, chapter string, sb *sandbox.Sandbox, cfg *rest.Config) jail.Spe
 		b, _ := os.ReadFile(cfg.BearerTokenFile)
 		token = string(b)
 	}
-	return jail.Spec{ID: id, Server: cfg.Host, CAData: ca, Token: token,
+	spec := jail.Spec{ID: id, Server: cfg.Host, CAData: ca, Token: token,
 		CertData: cfg.CertData, KeyData: cfg.KeyData,
 		Namespace: sb.Namespace, Namespaces: sb.Namespaces, Context: chapter}
+	for _, o := range sb.Others { // the learner is their admin, in setup too
+		spec.Others = append(spec.Others, jail.OtherCluster{Context: o.Name, Server: o.Config.Host,
+			CAData: o.Config.CAData, Token: o.Config.BearerToken, CertData: o.Config.CertData, KeyData: o.Config.KeyData})
+	}
+	return spec
+}
+
+// ChapterSpec is what the sandbox Manager needs to know of a chapter.
+func ChapterSpec(ch *labs.Chapter) sandbox.ChapterSpec {
+	return sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces,
+		Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes, Clusters: ch.Clusters}
+}
+
+// GraderTarget is what the grader reads of sandbox sb: with cfg, kubelab's
+// own credentials on a shared cluster, or nil for the sandbox's (the
+// admin's of a cluster of the learner's own), and each further cluster
+// with its admin credentials.
+func GraderTarget(cfg *rest.Config, sb *sandbox.Sandbox) (grader.Target, error) {
+	if sb.Cluster || cfg == nil {
+		cfg = sb.Config
+	}
+	t, err := grader.NewTarget(cfg, sb.Namespace, sb.Namespaces)
+	if err != nil {
+		return grader.Target{}, fmt.Errorf("grader target for sandbox %s: %w", sb.ID, err)
+	}
+	t.Cluster = sb.Cluster
+	for _, o := range sb.Others {
+		ot, err := grader.NewTarget(o.Config, "default", nil)
+		if err != nil {
+			return grader.Target{}, fmt.Errorf("grader target for sandbox %s, cluster %s: %w", sb.ID, o.Name, err)
+		}
+		ot.Cluster = true
+		if t.Others == nil {
+			t.Others = map[string]grader.Target{}
+		}
+		t.Others[o.Name] = ot
+	}
+	return t, nil
 }

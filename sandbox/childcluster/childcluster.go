@@ -12,6 +12,10 @@
 // restarted) is started again from its data dir on the next Get: the
 // learner's objects are in its etcd.
 //
+// A sandbox may have further clusters (sandbox.Spec.Clusters): each is one
+// more child, with its data dir under the sandbox's (others/NAME), and a
+// context named NAME in the learner's kubeconfig.
+//
 // The parent and the child speak through the environment variable EnvChild
 // (a JSON childConfig) and a file: the child writes DataDir/ready once its
 // nodes are Ready. Whatever binary Options.Command names must call Child
@@ -32,6 +36,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubelab/kubelab/sandbox"
 )
@@ -64,7 +69,7 @@ type Provisioner struct {
 	sem chan struct{}
 
 	mu       sync.Mutex
-	children map[string]*child // by sandbox id: started, starting or exited
+	children map[string]*child // by childKey: started, starting or exited
 	closed   bool
 	wg       sync.WaitGroup // one waiter goroutine per child
 }
@@ -118,7 +123,22 @@ func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) 
 	if err := writeLayout(dir, nodes); err != nil {
 		return nil, fmt.Errorf("create cluster %s: %w", id, err)
 	}
-	if err := p.ensure(ctx, id, dir); err != nil {
+	for _, name := range spec.Clusters {
+		if !validID.MatchString(name) {
+			return nil, fmt.Errorf("create cluster %s: further cluster %q: not a valid cluster name", id, name)
+		}
+		other := filepath.Join(dir, othersDir, name)
+		if err := os.MkdirAll(other, 0o700); err != nil {
+			return nil, fmt.Errorf("create cluster %s: %w", id, err)
+		}
+		if err := writeLayout(other, p.o.Nodes); err != nil {
+			return nil, fmt.Errorf("create cluster %s/%s: %w", id, name, err)
+		}
+	}
+	if err := writeOthers(dir, spec.Clusters); err != nil {
+		return nil, fmt.Errorf("create cluster %s: %w", id, err)
+	}
+	if err := p.ensureAll(ctx, id, dir); err != nil {
 		return nil, err
 	}
 	if spec.Progress != nil {
@@ -141,7 +161,8 @@ func (p *Provisioner) Claim(ctx context.Context, id string, spec sandbox.Spec) (
 }
 
 // named names the learner's kubeconfig context after the chapter, as on
-// every backend, and returns the sandbox.
+// every backend, adds a context for each further cluster, and returns the
+// sandbox.
 func (p *Provisioner) named(id, dir, chapter string) (*sandbox.Sandbox, error) {
 	if chapter != "" {
 		kc, err := clientcmd.LoadFromFile(filepath.Join(dir, "admin.kubeconfig"))
@@ -151,11 +172,44 @@ func (p *Provisioner) named(id, dir, chapter string) (*sandbox.Sandbox, error) {
 		if err := sandbox.NameContext(kc, chapter); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
+		others, err := readOthers(dir)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", id, err)
+		}
+		for _, name := range others {
+			okc, err := clientcmd.LoadFromFile(filepath.Join(dir, othersDir, name, "admin.kubeconfig"))
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s/%s: read kubeconfig: %w", id, name, err)
+			}
+			if err := addContext(kc, name, okc); err != nil {
+				return nil, fmt.Errorf("cluster %s/%s: %w", id, name, err)
+			}
+		}
 		if err := clientcmd.WriteToFile(*kc, filepath.Join(dir, "learner.kubeconfig")); err != nil {
 			return nil, fmt.Errorf("cluster %s: write kubeconfig: %w", id, err)
 		}
 	}
 	return p.sandbox(id, dir)
+}
+
+// addContext adds other's current context to kc as context name, with its
+// cluster and user entries renamed after it so they cannot collide.
+func addContext(kc *clientcmdapi.Config, name string, other *clientcmdapi.Config) error {
+	ctx, ok := other.Contexts[other.CurrentContext]
+	if !ok {
+		return fmt.Errorf("kubeconfig has no current context %q", other.CurrentContext)
+	}
+	cluster, user := other.Clusters[ctx.Cluster], other.AuthInfos[ctx.AuthInfo]
+	if cluster == nil || user == nil {
+		return fmt.Errorf("kubeconfig context %q lacks its cluster or user", other.CurrentContext)
+	}
+	entry := "cluster-" + name
+	if _, taken := kc.Contexts[name]; taken {
+		return fmt.Errorf("kubeconfig already has a context %q", name)
+	}
+	kc.Clusters[entry], kc.AuthInfos[entry] = cluster, user
+	kc.Contexts[name] = &clientcmdapi.Context{Cluster: entry, AuthInfo: entry, Namespace: ctx.Namespace}
+	return nil
 }
 
 // Get returns the sandbox if its cluster exists, starting its child again
@@ -171,13 +225,34 @@ func (p *Provisioner) Get(ctx context.Context, id string) (*sandbox.Sandbox, err
 	return p.sandbox(id, dir)
 }
 
-// ensureExisting is ensure for a cluster that must have been created.
+// ensureExisting is ensureAll for a cluster that must have been created.
 func (p *Provisioner) ensureExisting(ctx context.Context, id, dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, layoutFile)); err != nil {
 		return fmt.Errorf("cluster %s: %w", id, sandbox.ErrNotFound)
 	}
-	return p.ensure(ctx, id, dir)
+	return p.ensureAll(ctx, id, dir)
 }
+
+// ensureAll ensures the sandbox's primary cluster and its further ones,
+// started side by side.
+func (p *Provisioner) ensureAll(ctx context.Context, id, dir string) error {
+	others, err := readOthers(dir)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", id, err)
+	}
+	errs := make([]error, len(others)+1)
+	var wg sync.WaitGroup
+	for i, name := range others {
+		wg.Go(func() { errs[i+1] = p.ensure(ctx, childKey(id, name), filepath.Join(dir, othersDir, name)) })
+	}
+	errs[0] = p.ensure(ctx, id, dir)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// childKey names a child: the sandbox id for its primary cluster, id/name
+// for a further one.
+func childKey(id, other string) string { return id + "/" + other }
 
 func (p *Provisioner) sandbox(id, dir string) (*sandbox.Sandbox, error) {
 	path := filepath.Join(dir, "learner.kubeconfig")
@@ -188,12 +263,28 @@ func (p *Provisioner) sandbox(id, dir string) (*sandbox.Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: read kubeconfig: %w", id, err)
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	kc, err := clientcmd.Load(raw)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: parse kubeconfig: %w", id, err)
 	}
-	return &sandbox.Sandbox{ID: id, Backend: "simcluster", Namespace: "default", Config: cfg, Kubeconfig: raw,
-		Server: cfg.Host, Simulated: true, Cluster: true}, nil
+	cfg, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: parse kubeconfig: %w", id, err)
+	}
+	sb := &sandbox.Sandbox{ID: id, Backend: "simcluster", Namespace: "default", Config: cfg, Kubeconfig: raw,
+		Server: cfg.Host, Simulated: true, Cluster: true}
+	others, err := readOthers(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", id, err)
+	}
+	for _, name := range others {
+		ocfg, err := clientcmd.NewNonInteractiveClientConfig(*kc, name, nil, nil).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: context %s: %w", id, name, err)
+		}
+		sb.Others = append(sb.Others, sandbox.OtherCluster{Name: name, Config: ocfg})
+	}
+	return sb, nil
 }
 
 // SetupConfig returns the cluster's admin credentials: the learner is its
@@ -206,22 +297,29 @@ func (p *Provisioner) SetupConfig(ctx context.Context, id string) (*rest.Config,
 	return sb.Config, nil
 }
 
-// Destroy stops the cluster's child and removes its data dir.
+// Destroy stops the sandbox's children and removes its data dir.
 func (p *Provisioner) Destroy(ctx context.Context, id string) error {
 	dir, err := p.dir(id)
 	if err != nil {
 		return nil // no such cluster can exist
 	}
+	var mine []*child
 	p.mu.Lock()
-	c := p.children[id]
-	delete(p.children, id)
+	for key, c := range p.children {
+		if key == id || strings.HasPrefix(key, id+"/") {
+			mine = append(mine, c)
+			delete(p.children, key)
+		}
+	}
 	p.mu.Unlock()
-	if c != nil {
+	for _, c := range mine {
 		c.kill()
+	}
+	for _, c := range mine {
 		select {
 		case <-c.exited:
 		case <-ctx.Done():
-			return fmt.Errorf("destroy cluster %s: wait for its process: %w", id, ctx.Err())
+			return fmt.Errorf("destroy cluster %s: wait for its processes: %w", id, ctx.Err())
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -260,7 +358,8 @@ func (p *Provisioner) Close() {
 	p.wg.Wait()
 }
 
-// PID returns the process id of the cluster's child, 0 if none runs.
+// PID returns the process id of a cluster's child, 0 if none runs: id is
+// a sandbox id, or id/NAME for its further cluster NAME.
 func (p *Provisioner) PID(id string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -278,7 +377,34 @@ const (
 	layoutFile = "nodes"
 	readyFile  = "ready"
 	logFile    = "cluster.log"
+	othersFile = "others"   // the names of a sandbox's further clusters, in order
+	othersDir  = "others.d" // their data dirs
 )
+
+func writeOthers(dir string, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(dir, othersFile), []byte(strings.Join(names, "\n")+"\n"), 0o600)
+}
+
+// readOthers returns the names of a sandbox's further clusters.
+func readOthers(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, othersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read further clusters: %w", err)
+	}
+	names := strings.Fields(string(b))
+	for _, n := range names {
+		if !validID.MatchString(n) {
+			return nil, fmt.Errorf("read further clusters: bad name %q", n)
+		}
+	}
+	return names, nil
+}
 
 func writeLayout(dir string, nodes []string) error {
 	return os.WriteFile(filepath.Join(dir, layoutFile), []byte(strings.Join(nodes, "\n")+"\n"), 0o600)

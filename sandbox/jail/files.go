@@ -54,27 +54,44 @@ func etcFiles() map[string][]byte {
 	}
 }
 
-// kubeconfig is the learner's only credential: the API server through the
-// forwarder, TLS verified against the real server name.
-func kubeconfig(s Spec, host string) []byte {
+// kubeconfig is the learner's only credential: each API server through the
+// forwarder, TLS verified against the real server name (hosts[i] is
+// cluster i's host, the primary one first).
+func kubeconfig(s Spec, hosts []string) []byte {
 	ctx := cmpOr(s.Context, "kubelab")
 	var b strings.Builder
-	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n- name: kubelab\n  cluster:\n")
-	fmt.Fprintf(&b, "    server: %s\n", forwardURL)
-	if host != "127.0.0.1" {
-		fmt.Fprintf(&b, "    tls-server-name: %s\n", yamlString(host))
+	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
+	cluster := func(name string, i int, ca []byte) {
+		fmt.Fprintf(&b, "- name: %s\n  cluster:\n    server: https://%s\n", yamlString(name), forwardAddr(i))
+		if hosts[i] != "127.0.0.1" {
+			fmt.Fprintf(&b, "    tls-server-name: %s\n", yamlString(hosts[i]))
+		}
+		if len(ca) > 0 {
+			fmt.Fprintf(&b, "    certificate-authority-data: %s\n", base64.StdEncoding.EncodeToString(ca))
+		}
 	}
-	if len(s.CAData) > 0 {
-		fmt.Fprintf(&b, "    certificate-authority-data: %s\n", base64.StdEncoding.EncodeToString(s.CAData))
+	cluster("kubelab", 0, s.CAData)
+	for i, o := range s.Others {
+		cluster("kubelab-"+o.Context, i+1, o.CAData)
 	}
 	b.WriteString("users:\n- name: learner\n  user:\n")
 	if s.Token != "" {
 		// A file, not the token itself: Shell.SetToken renews it in place.
 		fmt.Fprintf(&b, "    tokenFile: %s\n", jailToken)
 	}
-	if len(s.CertData) > 0 {
-		fmt.Fprintf(&b, "    client-certificate-data: %s\n", base64.StdEncoding.EncodeToString(s.CertData))
-		fmt.Fprintf(&b, "    client-key-data: %s\n", base64.StdEncoding.EncodeToString(s.KeyData))
+	certs := func(cert, key []byte) {
+		if len(cert) > 0 {
+			fmt.Fprintf(&b, "    client-certificate-data: %s\n", base64.StdEncoding.EncodeToString(cert))
+			fmt.Fprintf(&b, "    client-key-data: %s\n", base64.StdEncoding.EncodeToString(key))
+		}
+	}
+	certs(s.CertData, s.KeyData)
+	for _, o := range s.Others {
+		fmt.Fprintf(&b, "- name: %s\n  user:\n", yamlString("learner-"+o.Context))
+		if o.Token != "" {
+			fmt.Fprintf(&b, "    token: %s\n", yamlString(o.Token))
+		}
+		certs(o.CertData, o.KeyData)
 	}
 	b.WriteString("contexts:\n")
 	// kubectl's own order (name last), which the prompt's parser expects.
@@ -93,6 +110,11 @@ func kubeconfig(s Spec, host string) []byte {
 	for _, name := range logical {
 		fmt.Fprintf(&b, "- context:\n    cluster: kubelab\n    user: learner\n    namespace: %s\n", yamlString(s.Namespaces[name]))
 		fmt.Fprintf(&b, "  name: %s\n", yamlString(ctx+"-"+name))
+	}
+	for _, o := range s.Others {
+		fmt.Fprintf(&b, "- context:\n    cluster: %s\n    user: %s\n    namespace: default\n",
+			yamlString("kubelab-"+o.Context), yamlString("learner-"+o.Context))
+		fmt.Fprintf(&b, "  name: %s\n", yamlString(o.Context))
 	}
 	fmt.Fprintf(&b, "current-context: %s\n", yamlString(ctx))
 	return []byte(b.String())

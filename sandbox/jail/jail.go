@@ -14,7 +14,9 @@
 // that this package serves outside the jail and relays, byte for byte, to
 // the learner's API server. TLS stays end to end: the jail's kubeconfig
 // names 127.0.0.1:6443 and sets tls-server-name to the real host. So the
-// shell reaches its Kubernetes API and nothing else.
+// shell reaches its Kubernetes API and nothing else. A learner with further
+// clusters (Spec.Others) gets one relay and one forwarder port per cluster
+// (127.0.0.1:6444, 6445, …), each a context of the kubeconfig.
 package jail
 
 import (
@@ -120,15 +122,27 @@ const (
 	jailUID      = 1000
 	jailHome     = "/home/learner"
 	jailUser     = "learner"
-	jailRun      = "/run/kubelab"           // the state dir: the relay socket
-	jailSocket   = jailRun + "/api.sock"    // the relay socket
-	jailToken    = jailRun + "/token"       // the learner's current token
-	jailForward  = "/run/kubelab-bin/fwd"   // the forwarder binary
-	jailExtras   = "/etc/kubelab"           // completion script
-	forwardAddr  = "127.0.0.1:6443"         // where kubectl connects
-	forwardURL   = "https://" + forwardAddr // the kubeconfig's server
+	jailRun      = "/run/kubelab"         // the state dir: the relay sockets
+	jailToken    = jailRun + "/token"     // the learner's current token
+	jailForward  = "/run/kubelab-bin/fwd" // the forwarder binary
+	jailExtras   = "/etc/kubelab"         // completion script
+	forwardPort  = 6443                   // where kubectl connects: the primary cluster's port, further ones follow
 	readyMessage = "ready"
+	// MaxOtherClusters bounds Spec.Others.
+	MaxOtherClusters = 8
 )
+
+// socketName is the relay socket of cluster i (0: the primary one) in the
+// shell's state dir.
+func socketName(i int) string {
+	if i == 0 {
+		return "api.sock"
+	}
+	return fmt.Sprintf("api-%d.sock", i)
+}
+
+// forwardAddr is where kubectl inside the jail reaches cluster i.
+func forwardAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", forwardPort+i) }
 
 // New checks that bubblewrap works here and returns a Jail. Its error says
 // what to install or change when it does not.
@@ -261,16 +275,30 @@ type Spec struct {
 	Context string
 	// Env is extra environment for the shell.
 	Env map[string]string
+	// Others are further clusters of the learner's, each a context of the
+	// kubeconfig (at most MaxOtherClusters).
+	Others []OtherCluster
 }
 
-// upstream is host:port of the learner's API server.
-func (s *Spec) upstream() (addr, host string, err error) {
-	u, err := url.Parse(s.Server)
+// OtherCluster is one more API server the shell reaches, as a context of
+// its own.
+type OtherCluster struct {
+	Context string // the kubeconfig context's name
+	Server  string // https://host:port
+	CAData  []byte // PEM; empty means the system roots
+	// Token, or CertData and KeyData: the learner's credentials there.
+	Token             string
+	CertData, KeyData []byte
+}
+
+// upstream is host:port of an API server URL, and its host.
+func upstream(server string) (addr, host string, err error) {
+	u, err := url.Parse(server)
 	if err != nil || u.Host == "" {
-		return "", "", fmt.Errorf("api server url %q: want https://host[:port]", s.Server)
+		return "", "", fmt.Errorf("api server url %q: want https://host[:port]", server)
 	}
 	if u.Scheme != "https" {
-		return "", "", fmt.Errorf("api server url %q: only https is relayed", s.Server)
+		return "", "", fmt.Errorf("api server url %q: only https is relayed", server)
 	}
 	port := u.Port()
 	if port == "" {
@@ -284,7 +312,6 @@ func (s *Spec) upstream() (addr, host string, err error) {
 type Shell struct {
 	cmd   *exec.Cmd
 	pty   *os.File
-	relay *relay
 	dir   string
 	log   *slog.Logger
 
@@ -312,7 +339,7 @@ func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
 		p.cleanup()
 		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
 	}
-	s := &Shell{cmd: p.cmd, pty: f, relay: p.relay, dir: p.dir, log: p.log, waited: make(chan struct{})}
+	s := &Shell{cmd: p.cmd, pty: f, dir: p.dir, log: p.log, waited: make(chan struct{})}
 	go func() {
 		s.waitErr = s.cmd.Wait()
 		p.cleanup()
@@ -455,7 +482,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // prepared is a jail command ready to start, with what it needs outside.
 type prepared struct {
 	cmd    *exec.Cmd
-	relay  *relay
+	relays []*relay // one per cluster, the primary one first
 	dir    string
 	files  []*os.File
 	log    *slog.Logger
@@ -498,8 +525,8 @@ func (p *prepared) cleanup() {
 		p.gate.Close()
 	}
 	p.cgroup.remove()
-	if p.relay != nil {
-		p.relay.close()
+	for _, r := range p.relays {
+		r.close()
 	}
 	if p.dir != "" {
 		_ = os.RemoveAll(p.dir)
@@ -509,9 +536,25 @@ func (p *prepared) cleanup() {
 // prepare builds the bwrap command for spec: an interactive login shell
 // when script is empty, else bash running script.
 func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepared, err error) {
-	addr, host, err := spec.upstream()
-	if err != nil {
-		return nil, err
+	servers := []string{spec.Server}
+	for _, o := range spec.Others {
+		servers = append(servers, o.Server)
+	}
+	if len(spec.Others) > MaxOtherClusters {
+		return nil, fmt.Errorf("jail: %d further clusters, at most %d", len(spec.Others), MaxOtherClusters)
+	}
+	contexts := map[string]bool{cmpOr(spec.Context, "kubelab"): true}
+	for _, o := range spec.Others {
+		if o.Context == "" || contexts[o.Context] {
+			return nil, fmt.Errorf("jail: further cluster context %q: empty or named twice", o.Context)
+		}
+		contexts[o.Context] = true
+	}
+	addrs, hosts := make([]string, len(servers)), make([]string, len(servers))
+	for i, s := range servers {
+		if addrs[i], hosts[i], err = upstream(s); err != nil {
+			return nil, err
+		}
 	}
 	log := j.log.With("shell", spec.ID)
 	dir, err := os.MkdirTemp(j.opts.StateDir, safeName(spec.ID)+"-")
@@ -532,14 +575,17 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chmod shell state dir: %w", err)
 	}
-	sock := filepath.Join(dir, "api.sock")
-	p.relay, err = listenRelay(ctx, sock, addr, log)
-	if err != nil {
-		return nil, err
-	}
-	if j.asRoot {
-		if err := os.Chown(sock, j.opts.UID, j.opts.GID); err != nil {
-			return nil, fmt.Errorf("chown relay socket: %w", err)
+	for i, addr := range addrs {
+		sock := filepath.Join(dir, socketName(i))
+		r, err := listenRelay(ctx, sock, addr, log)
+		if err != nil {
+			return nil, err
+		}
+		p.relays = append(p.relays, r)
+		if j.asRoot {
+			if err := os.Chown(sock, j.opts.UID, j.opts.GID); err != nil {
+				return nil, fmt.Errorf("chown relay socket: %w", err)
+			}
 		}
 	}
 	if spec.Token != "" {
@@ -572,7 +618,7 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		"--dir", jailHome+"/.kube",
 		"--chdir", jailHome,
 	)
-	if err := addFile(kubeconfig(spec, host), "0600", jailHome+"/.kube/config", false); err != nil {
+	if err := addFile(kubeconfig(spec, hosts), "0600", jailHome+"/.kube/config", false); err != nil {
 		return nil, err
 	}
 	if err := addFile([]byte(bashrc), "0644", jailHome+"/.bashrc", false); err != nil {
@@ -606,7 +652,7 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		args = append(args, "--setenv", k, v)
 	}
 	args = append(args, sealRoot...)
-	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != ""))
+	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != "", len(addrs)))
 
 	cmd := exec.Command(j.opts.Bwrap, args...)
 	if j.cgroups != nil {
@@ -679,14 +725,17 @@ func (j *Jail) baseArgs() []string {
 }
 
 // initScript runs inside the jail: set the rlimits for everything that
-// follows, start the forwarder and wait until it listens, then the shell.
-func (j *Jail) initScript(script bool) string {
+// follows, start the forwarder for clusters and wait until it listens,
+// then the shell.
+func (j *Jail) initScript(script bool, clusters int) string {
 	l := j.opts.Limits
 	fwd := []string{jailForward}
 	for _, a := range j.opts.Forwarder[1:] {
 		fwd = append(fwd, shellQuote(a))
 	}
-	fwd = append(fwd, forwardAddr, jailSocket)
+	for i := range clusters {
+		fwd = append(fwd, forwardAddr(i), jailRun+"/"+socketName(i))
+	}
 	var b strings.Builder
 	// bash counts ulimit -f and -v in KiB.
 	fmt.Fprintf(&b, "ulimit -HS -u %d -n %d -f %d -v %d -c 0 || exit 111\n",

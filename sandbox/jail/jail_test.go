@@ -118,6 +118,73 @@ func TestRunReachesAPIServerThroughForwarder(t *testing.T) {
 	}
 }
 
+// TestFurtherClustersEachReachTheirOwn gives the shell three clusters:
+// each context reaches its own API server with its own credentials, and
+// the relays reach nothing else (a fourth server, not the learner's, is
+// never asked).
+func TestFurtherClustersEachReachTheirOwn(t *testing.T) {
+	t.Parallel()
+	primary, east, west, stranger := newAPIServer(t), newAPIServer(t), newAPIServer(t), newAPIServer(t)
+	spec := primary.spec(t)
+	for _, o := range []struct {
+		name string
+		api  *apiServer
+	}{{"east", east}, {"west", west}} {
+		other := o.api.spec(t)
+		spec.Others = append(spec.Others, jail.OtherCluster{Context: o.name, Server: other.Server, CAData: other.CAData, Token: "token-" + o.name})
+	}
+	out := run(t, spec, `kubectl config get-contexts -o name | sort | tr '\n' ' '; echo
+kubectl get --raw /primary; echo
+kubectl --context east get --raw /east; echo
+kubectl config use-context west >/dev/null && kubectl get --raw /west; echo
+for port in 6443 6444 6445 6446; do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && echo "open $port" || echo "closed $port"; done
+(exec 3<>/dev/tcp/`+strings.TrimPrefix(stranger.URL, "https://")+`) 2>/dev/null && echo "stranger reached" || echo "stranger unreachable"`)
+	for _, want := range []string{"east pods pods-other west", "hello from /primary", "hello from /east", "hello from /west",
+		"open 6443", "open 6444", "open 6445", "closed 6446", "stranger unreachable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, c := range []struct {
+		api        *apiServer
+		path, auth string
+	}{{primary, "/primary", "Bearer learner-token-123"}, {east, "/east", "Bearer token-east"}, {west, "/west", "Bearer token-west"}} {
+		c.api.mu.Lock()
+		got, ok := c.api.byPath[c.path]
+		c.api.mu.Unlock()
+		if !ok || got != c.auth {
+			t.Errorf("%s: Authorization %q (asked: %v), want %q", c.path, got, ok, c.auth)
+		}
+	}
+	stranger.mu.Lock()
+	defer stranger.mu.Unlock()
+	if len(stranger.tokens) > 0 {
+		t.Errorf("a server not the learner's was reached: %q", stranger.tokens)
+	}
+}
+
+func TestFurtherClustersRefused(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	for _, tt := range []struct {
+		name   string
+		others []jail.OtherCluster
+	}{
+		{"context named like the primary", []jail.OtherCluster{{Context: "pods", Server: api.URL}}},
+		{"context twice", []jail.OtherCluster{{Context: "a", Server: api.URL}, {Context: "a", Server: api.URL}}},
+		{"plain http", []jail.OtherCluster{{Context: "a", Server: "http://127.0.0.1:1"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spec := api.spec(t)
+			spec.Others = tt.others
+			if out, err := sharedJail(t).Run(t.Context(), spec, "true"); err == nil {
+				t.Errorf("Run with %+v: no error\n%s", tt.others, out)
+			}
+		})
+	}
+}
+
 func TestRunIdentityAndEnvironment(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t)

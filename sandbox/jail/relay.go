@@ -160,18 +160,48 @@ func pipe(ctx context.Context, a, b net.Conn) {
 	b.Close()
 }
 
-// Forward listens on listenAddr and relays every connection to the unix
-// socket at socketPath until ctx ends. It runs inside the jail (the
-// "kubelab forward" subcommand). Once it listens it writes "ready\n" to
-// ready, which the jail waits for before it starts the shell.
-func Forward(ctx context.Context, listenAddr, socketPath string, ready io.Writer) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", listenAddr)
-	if err != nil {
-		return fmt.Errorf("forward: listen on %s: %w", listenAddr, err)
+// Route is one forwarded port: connections to Listen go to the unix
+// socket Socket.
+type Route struct {
+	Listen, Socket string
+}
+
+// ParseRoutes reads the forwarder's arguments: LISTEN-ADDR SOCKET pairs.
+func ParseRoutes(args []string) ([]Route, error) {
+	if len(args) == 0 || len(args)%2 != 0 {
+		return nil, errors.New("want LISTEN-ADDR SOCKET [LISTEN-ADDR SOCKET ...]")
 	}
-	defer ln.Close()
-	context.AfterFunc(ctx, func() { ln.Close() })
+	routes := make([]Route, 0, len(args)/2)
+	for i := 0; i < len(args); i += 2 {
+		routes = append(routes, Route{Listen: args[i], Socket: args[i+1]})
+	}
+	return routes, nil
+}
+
+// Forward listens on every route's address and relays each connection to
+// the route's unix socket until ctx ends. It runs inside the jail (the
+// "kubelab forward" subcommand). Once it listens on all of them it writes
+// "ready\n" to ready, which the jail waits for before it starts the shell.
+func Forward(ctx context.Context, routes []Route, ready io.Writer) error {
+	var lc net.ListenConfig
+	lns := make([]net.Listener, 0, len(routes))
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, r := range routes {
+		ln, err := lc.Listen(ctx, "tcp", r.Listen)
+		if err != nil {
+			return fmt.Errorf("forward: listen on %s: %w", r.Listen, err)
+		}
+		lns = append(lns, ln)
+	}
+	context.AfterFunc(ctx, func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	})
 	// ready stays open: were it stdout and closed, the next connection
 	// would get fd 1, and the Go runtime dies of SIGPIPE when a write to
 	// fd 1 fails, which a learner's reset connection makes happen.
@@ -180,10 +210,21 @@ func Forward(ctx context.Context, listenAddr, socketPath string, ready io.Writer
 			return fmt.Errorf("forward: report ready: %w", err)
 		}
 	}
+	var wg sync.WaitGroup
+	for i, ln := range lns {
+		wg.Go(func() { serveRoute(ctx, ln, routes[i].Socket) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// serveRoute relays each connection ln accepts to the unix socket until
+// ln closes.
+func serveRoute(ctx context.Context, ln net.Listener, socketPath string) {
 	for {
 		c, err := accept(ctx, ln)
 		if err != nil {
-			return nil
+			return
 		}
 		go func() {
 			var d net.Dialer

@@ -140,6 +140,9 @@ func (p *Provisioner) kubeconfig(id string) string { return filepath.Join(p.o.Di
 
 // Create makes the kind cluster for id, or returns it if it exists.
 func (p *Provisioner) Create(ctx context.Context, id string, spec sandbox.Spec) (*sandbox.Sandbox, error) {
+	if len(spec.Clusters) > 0 {
+		return nil, fmt.Errorf("create kind cluster %s: further clusters (%s) are not available on kind: one cluster per learner", id, strings.Join(spec.Clusters, ", "))
+	}
 	if sb, err := p.Get(ctx, id); err == nil {
 		return sb, nil
 	}

@@ -15,7 +15,7 @@ import (
 var _ sandbox.Store = (*Store)(nil)
 
 const sandboxCols = `id, owner, chapter, size, extra, status, reason, backend, sandbox_id,
-    namespace, namespaces, simulated, created_at, ready_at, expires_at, active_at, nodes`
+    namespace, namespaces, simulated, created_at, ready_at, expires_at, active_at, nodes, clusters`
 
 // liveStatuses hold a sandbox (or are about to); queued ones wait for capacity.
 var (
@@ -43,12 +43,15 @@ func sandboxArgs(r sandbox.Record) []any {
 	if ns == nil {
 		ns = map[string]string{}
 	}
-	nodes := r.Nodes
+	nodes, clusters := r.Nodes, r.Clusters
 	if nodes == nil {
 		nodes = []string{}
 	}
+	if clusters == nil {
+		clusters = []string{}
+	}
 	return []any{r.ID, r.Owner, r.Chapter, r.Size, extra, r.Status, r.Reason, r.Backend, r.SandboxID,
-		r.Namespace, ns, r.Simulated, r.CreatedAt, nullTime(r.ReadyAt), r.ExpiresAt, r.ActiveAt, nodes}
+		r.Namespace, ns, r.Simulated, r.CreatedAt, nullTime(r.ReadyAt), r.ExpiresAt, r.ActiveAt, nodes, clusters}
 }
 
 // InsertSandboxSession stores a new session as it is. A second live session
@@ -56,7 +59,7 @@ func sandboxArgs(r sandbox.Record) []any {
 // StartSandboxSession; this is for tests and imports.
 func (s *Store) InsertSandboxSession(ctx context.Context, r sandbox.Record) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO sandbox_sessions (`+sandboxCols+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, sandboxArgs(r)...)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, sandboxArgs(r)...)
 	if err != nil {
 		return fmt.Errorf("insert sandbox session %s: %w", r.ID, mapErr(err))
 	}
@@ -118,7 +121,7 @@ func scanSandbox(row pgx.Row) (sandbox.Record, error) {
 	var r sandbox.Record
 	var ready *time.Time
 	err := row.Scan(&r.ID, &r.Owner, &r.Chapter, &r.Size, &r.Extra, &r.Status, &r.Reason, &r.Backend,
-		&r.SandboxID, &r.Namespace, &r.Namespaces, &r.Simulated, &r.CreatedAt, &ready, &r.ExpiresAt, &r.ActiveAt, &r.Nodes)
+		&r.SandboxID, &r.Namespace, &r.Namespaces, &r.Simulated, &r.CreatedAt, &ready, &r.ExpiresAt, &r.ActiveAt, &r.Nodes, &r.Clusters)
 	if ready != nil {
 		r.ReadyAt = *ready
 	}
@@ -130,6 +133,9 @@ func scanSandbox(row pgx.Row) (sandbox.Record, error) {
 	}
 	if len(r.Nodes) == 0 {
 		r.Nodes = nil
+	}
+	if len(r.Clusters) == 0 {
+		r.Clusters = nil
 	}
 	return r, err
 }

@@ -16,13 +16,14 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: forwarder LISTEN-ADDR SOCKET")
+	routes, err := jail.ParseRoutes(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "usage: forwarder LISTEN-ADDR SOCKET [...]:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := jail.Forward(ctx, os.Args[1], os.Args[2], os.Stdout); err != nil {
+	if err := jail.Forward(ctx, routes, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
