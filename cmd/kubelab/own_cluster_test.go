@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,91 @@ func waitClusterDirs(t *testing.T, dataDir string, n int) {
 		}
 	}
 	t.Fatalf("cluster data dirs: %d, want %d", len(entries), n)
+}
+
+// TestServeFurtherClusters is a chapter with further clusters as learners
+// meet it: the chapter says which; the learner's shell has a context per
+// cluster (the setup already ran on prod), work done with --context
+// staging lands there and not in the first cluster, and the grader sees it
+// there; a second learner's shell cannot reach the first one's staging
+// cluster; ending the lab stops all three clusters.
+func TestServeFurtherClusters(t *testing.T) {
+	dir := t.TempDir()
+	p := startKubelab(t, dir)
+	a := newAPIClient(t, p.url)
+	if code, body := a.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
+		t.Fatalf("guest: %d %s", code, body)
+	}
+	var ch struct{ Clusters []string }
+	if _, body := a.do("GET", "/api/v1/chapters/contexts"); json.Unmarshal(body, &ch) != nil || strings.Join(ch.Clusters, ",") != "staging,prod" {
+		t.Errorf("chapter contexts: clusters %v, want staging and prod", ch.Clusters)
+	}
+	if _, body := a.do("GET", "/chapters/contexts"); !strings.Contains(string(body), "each a context of your kubeconfig: staging, prod") {
+		t.Errorf("the contexts page does not name its further clusters")
+	}
+
+	ss := startChapter(t, a, "contexts", 2*time.Minute)
+	term := openTerminal(t, p, a, ss.ID)
+	term.run(`kubectl config get-contexts -o name | sort | tr '\n' ' '; echo; kubectl config current-context; ` +
+		`kubectl --context prod -n shop get deployment shop -o jsonpath='{.spec.replicas}'; echo; echo ctx-$((40+6))`)
+	term.waitFor("contexts prod staging \r\ncontexts\r\n3\r\nctx-46", 30*time.Second)
+	term.run(`kubectl --context staging create namespace web >/dev/null; kubectl get namespace web 2>&1 | grep -c NotFound; ` +
+		`kubectl config use-context staging >/dev/null; kubectl get namespace web --no-headers | wc -l; echo made-$((40+7))`)
+	term.waitFor("1\r\n1\r\nmade-47", 30*time.Second)
+	waitTaskPassed(t, a, ss.ID, "staging-namespace")
+
+	// B's jail holds B's clusters only: A's staging API server is on this
+	// host, not in B's jail.
+	_, kc := a.do("GET", "/api/v1/sessions/"+ss.ID+"/kubeconfig")
+	raw, err := clientcmd.Load(kc)
+	if err != nil || len(raw.Contexts) != 3 {
+		t.Fatalf("A's kubeconfig: %v, %d contexts; want 3", err, len(raw.Contexts))
+	}
+	staging, err := clientcmd.NewNonInteractiveClientConfig(*raw, "staging", nil, nil).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newAPIClient(t, p.url)
+	if code, body := b.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
+		t.Fatalf("guest: %d %s", code, body)
+	}
+	termB := openTerminal(t, p, b, startChapter(t, b, "contexts", 2*time.Minute).ID)
+	port := staging.Host[strings.LastIndexByte(staging.Host, ':')+1:]
+	termB.run(fmt.Sprintf(`kubectl --context staging get namespace web 2>&1 | grep -c NotFound; curl -sk --max-time 5 https://127.0.0.1:%s/version >/dev/null; echo reach-$?`, port))
+	termB.waitFor("1\r\nreach-7", 30*time.Second) // 7: could not connect
+
+	if code, body := a.do("DELETE", "/api/v1/sessions/"+ss.ID); code >= 300 {
+		t.Fatalf("end A's session: %d %s", code, body)
+	}
+	waitClusterDirs(t, dir, 1)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res, err := client.Get(staging.Host + "/readyz")
+		if err != nil {
+			break
+		}
+		res.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("A's staging cluster still answers 30 s after the lab ended")
+		}
+	}
+}
+
+type taskResult struct {
+	ID     string `json:"id"`
+	Passed bool   `json:"passed"`
+}
+
+// waitTaskPassed waits until live grading passes the session's task.
+func waitTaskPassed(t *testing.T, c *apiClient, session, task string) {
+	t.Helper()
+	var body []byte
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, body = c.do("GET", "/api/v1/sessions/"+session+"/tasks")
+		var results []taskResult
+		if json.Unmarshal(body, &results) == nil && slices.Contains(results, taskResult{ID: task, Passed: true}) {
+			return
+		}
+	}
+	t.Fatalf("task %s not passed within 30 s: %s", task, body)
 }

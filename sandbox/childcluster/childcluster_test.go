@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,6 +250,75 @@ func drain(t *testing.T, cs kubernetes.Interface, node string) {
 
 // TestCrashedKubelabLeavesNoProcess: kill -9 of kubelab takes its cluster
 // children with it; their data dirs stay for the reaper.
+// TestFurtherClusters gives one sandbox three clusters: each its own
+// API server and objects, a context each in the learner's kubeconfig, all
+// started again after a restart and all gone after Destroy.
+func TestFurtherClusters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := newProvisioner(dir)
+	ctx := t.Context()
+	if _, err := p.Create(ctx, "bad1", sandbox.Spec{Chapter: "x", Clusters: []string{"../up"}}); err == nil {
+		t.Error("a further cluster named ../up was made")
+	}
+	sb, err := p.Create(ctx, "m1", sandbox.Spec{Chapter: "contexts", Clusters: []string{"east", "west"}})
+	if err != nil {
+		t.Fatalf("create m1: %v", err)
+	}
+	if len(sb.Others) != 2 || sb.Others[0].Name != "east" || sb.Others[1].Name != "west" {
+		t.Fatalf("m1's further clusters = %+v, want east and west", sb.Others)
+	}
+	servers := map[string]bool{sb.Server: true, sb.Others[0].Config.Host: true, sb.Others[1].Config.Host: true}
+	if len(servers) != 3 {
+		t.Errorf("servers %v: want three API servers", servers)
+	}
+	kc, err := clientcmd.Load(sb.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"contexts", "east", "west"}, slices.Sorted(maps.Keys(kc.Contexts))); diff != "" || kc.CurrentContext != "contexts" {
+		t.Errorf("kubeconfig contexts (-want +got):\n%s current %q", diff, kc.CurrentContext)
+	}
+	east, err := kubernetes.NewForConfig(sb.Others[0].Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := east.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "only-east"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clientOf(t, sb).CoreV1().Namespaces().Get(ctx, "only-east", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the primary cluster sees east's namespace: %v", err)
+	}
+	pids := []int{p.PID("m1"), p.PID("m1/east"), p.PID("m1/west")}
+
+	p.Close()
+	p2 := newProvisioner(dir)
+	t.Cleanup(p2.Close)
+	again, err := p2.Get(ctx, "m1")
+	if err != nil {
+		t.Fatalf("Get m1 after a restart: %v", err)
+	}
+	east2, err := kubernetes.NewForConfig(again.Others[0].Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := east2.CoreV1().Namespaces().Get(ctx, "only-east", metav1.GetOptions{}); err != nil {
+		t.Errorf("east's namespace after a restart: %v", err)
+	}
+	pids = append(pids, p2.PID("m1"), p2.PID("m1/east"), p2.PID("m1/west"))
+	if err := p2.Destroy(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if pid == 0 || alive(pid) {
+			t.Errorf("cluster process %d: never ran, or still runs after Destroy (all: %v)", pid, pids)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m1")); !os.IsNotExist(err) {
+		t.Errorf("m1's data dir after Destroy: %v", err)
+	}
+}
+
 func TestCrashedKubelabLeavesNoProcess(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
