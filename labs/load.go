@@ -251,30 +251,13 @@ const maxNodes = 10
 
 // nodes validates a cluster chapter's node layout.
 func (l *loader) nodes(ch *Chapter, f yamlFile, fl field) {
-	if fl.key == nil {
-		return
-	}
-	if ch.Sandbox != SandboxCluster {
-		f.add(fl.key, "nodes: only a chapter with sandbox: cluster has nodes of its own")
-		return
-	}
-	names, nodes := f.strings(fl, "")
-	var layout []string
-	for i, n := range names {
-		switch {
-		case !dnsLabel.MatchString(n):
-			f.add(nodes[i], "node %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", n)
-		case slices.Contains(layout, n):
-			f.add(nodes[i], "node %q is listed twice", n)
-		default:
-			layout = append(layout, n)
-		}
-	}
+	layout, n, ok := clusterOnlyNames(ch, f, fl, "node", "nodes: only a chapter with sandbox: cluster has nodes of its own", nil)
 	switch {
-	case len(names) == 0:
+	case !ok:
+	case n == 0:
 		f.add(fl.value, "nodes is empty: list the nodes, the control plane first (or omit it for %s)", strings.Join(DefaultNodes, ", "))
-	case len(names) > maxNodes:
-		f.add(fl.value, "%d nodes: a cluster chapter may have at most %d", len(names), maxNodes)
+	case n > maxNodes:
+		f.add(fl.value, "%d nodes: a cluster chapter may have at most %d", n, maxNodes)
 	case !slices.Equal(layout, DefaultNodes):
 		ch.Nodes = layout
 	}
@@ -286,32 +269,55 @@ const maxClusters = 3
 
 // clusters validates a cluster chapter's further clusters.
 func (l *loader) clusters(ch *Chapter, f yamlFile, fl field) {
+	names, n, ok := clusterOnlyNames(ch, f, fl, "cluster", "clusters: only a chapter with sandbox: cluster can have further clusters",
+		func(name string) string {
+			if name == ch.ID {
+				return fmt.Sprintf("cluster %q: the primary cluster's context already has the chapter's id as its name", name)
+			}
+			return ""
+		})
+	switch {
+	case !ok:
+	case n == 0:
+		f.add(fl.value, "clusters is empty: name the further clusters, or omit it for one cluster")
+	case n > maxClusters:
+		f.add(fl.value, "%d further clusters: a chapter may have at most %d", n, maxClusters)
+	default:
+		ch.Clusters = names
+	}
+}
+
+// clusterOnlyNames reads a list of names (what: "node", "cluster") that
+// only a cluster chapter may have: each a DNS-1123 label, none twice, none
+// that refuse (if set) has a reason against. It returns the valid names,
+// how many were listed, and false if the field is absent or misplaced.
+func clusterOnlyNames(ch *Chapter, f yamlFile, fl field, what, misplaced string, refuse func(string) string) ([]string, int, bool) {
 	if fl.key == nil {
-		return
+		return nil, 0, false
 	}
 	if ch.Sandbox != SandboxCluster {
-		f.add(fl.key, "clusters: only a chapter with sandbox: cluster can have further clusters")
-		return
+		f.add(fl.key, "%s", misplaced)
+		return nil, 0, false
 	}
-	names, nodes := f.strings(fl, "")
-	for i, n := range names {
+	raw, nodes := f.strings(fl, "")
+	var names []string
+	for i, n := range raw {
+		why := ""
+		if refuse != nil {
+			why = refuse(n)
+		}
 		switch {
 		case !dnsLabel.MatchString(n):
-			f.add(nodes[i], "cluster %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", n)
-		case n == ch.ID:
-			f.add(nodes[i], "cluster %q: the primary cluster's context already has the chapter's id as its name", n)
-		case slices.Contains(ch.Clusters, n):
-			f.add(nodes[i], "cluster %q is listed twice", n)
+			f.add(nodes[i], "%s %q must be a DNS-1123 label (lowercase letters, digits, hyphens)", what, n)
+		case why != "":
+			f.add(nodes[i], "%s", why)
+		case slices.Contains(names, n):
+			f.add(nodes[i], "%s %q is listed twice", what, n)
 		default:
-			ch.Clusters = append(ch.Clusters, n)
+			names = append(names, n)
 		}
 	}
-	switch {
-	case len(names) == 0:
-		f.add(fl.value, "clusters is empty: name the further clusters, or omit it for one cluster")
-	case len(names) > maxClusters:
-		f.add(fl.value, "%d further clusters: a chapter may have at most %d", len(names), maxClusters)
-	}
+	return names, len(raw), true
 }
 
 // step reads and validates one Markdown step: it needs a level-1 heading,
