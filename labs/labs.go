@@ -51,8 +51,8 @@ type Chapter struct {
 	// config use-context`. Only in cluster chapters.
 	Clusters []string
 	Needs    []string // what the chapter needs beyond the API: "runtime", "cluster-admin"
-	Steps []*Step
-	Tasks []*Task
+	Steps    []*Step
+	Tasks    []*Task
 }
 
 // Step is one Markdown lesson page.

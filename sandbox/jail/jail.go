@@ -310,10 +310,10 @@ func upstream(server string) (addr, host string, err error) {
 // Shell is an interactive bash on a PTY inside the jail. It satisfies
 // server/terminal's Process.
 type Shell struct {
-	cmd   *exec.Cmd
-	pty   *os.File
-	dir   string
-	log   *slog.Logger
+	cmd *exec.Cmd
+	pty *os.File
+	dir string
+	log *slog.Logger
 
 	closeOnce sync.Once
 	waited    chan struct{}
