@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -88,7 +89,10 @@ func checkPassword(encoded, password string) bool {
 
 // dummyHash is compared against when an email is unknown, so that the
 // response time does not reveal which emails have accounts.
-var dummyHash = HashPassword("kubelab-dummy-password")
+// It is made on first use: computing it costs as much as a login, which
+// every run of the kubelab binary (the learner's kubectl too) would pay at
+// init.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("kubelab-dummy-password") })
 
 // NormalizeEmail trims and lower-cases an address and rejects anything that
 // is not a bare address.
@@ -353,7 +357,7 @@ func (s *Server) login(c echo.Context) error {
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		hash = dummyHash // the same work, so timing does not tell
+		hash = dummyHash() // the same work, so timing does not tell
 	case err != nil:
 		return fmt.Errorf("look up user %s: %w", email, err)
 	}

@@ -102,11 +102,7 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		}
 	}
 
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary: %w", err)
-	}
-	be.jails, err = jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
+	be.jails, err = newJails(log)
 	if err != nil {
 		return nil, fmt.Errorf("learner shells and chapter setup: %w", err)
 	}

@@ -17,6 +17,14 @@ import (
 )
 
 func main() {
+	if tool := toolNamed(os.Args[0]); tool != nil {
+		os.Exit(tool(os.Args[1:]))
+	}
+	if len(os.Args) > 1 {
+		if tool := tools[os.Args[1]]; tool != nil {
+			os.Exit(tool(os.Args[2:]))
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -40,6 +48,8 @@ Usage:
   kubelab migrate [flags]              apply database migrations and exit
   kubelab token create --email E       create an API token for a user (admins)
   kubelab version                      print the version
+  kubelab kubectl [args]               kubectl, version-matched to the embedded cluster (also run as
+                                       "kubectl" by name: the learner's shell does)
 
 Run "kubelab <command> --help" for a command's flags. Every flag has a
 KUBELAB_* environment variable as its default (e.g. --addr ↔ KUBELAB_ADDR).

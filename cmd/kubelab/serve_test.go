@@ -23,9 +23,11 @@ import (
 // with KUBELAB_TEST_AS_KUBELAB=1 it runs main, so the tests below drive real
 // kubelab processes (and the jail's forwarder re-executes the same binary).
 func TestMain(m *testing.M) {
-	// The jail starts its forwarder as `<binary> forward …` with a clean
-	// environment: that, too, is this binary standing in for kubelab.
-	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" || os.Getenv(childcluster.EnvChild) != "" || len(os.Args) > 1 && os.Args[1] == "forward" {
+	// The jail starts its forwarder as `<binary> forward …` and its kubectl
+	// by that name, with a clean environment: that, too, is this binary
+	// standing in for kubelab.
+	if os.Getenv("KUBELAB_TEST_AS_KUBELAB") == "1" || os.Getenv(childcluster.EnvChild) != "" || len(os.Args) > 1 && os.Args[1] == "forward" ||
+		toolNamed(os.Args[0]) != nil {
 		main()
 		os.Exit(0)
 	}

@@ -211,11 +211,7 @@ func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, 
 			Clusters:   own,
 		}, "simcluster"
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	j, err := jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Log: log})
+	j, err := newJails(log)
 	if err != nil {
 		return err
 	}

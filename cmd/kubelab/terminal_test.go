@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/kubelab/kubelab/sandbox/simcluster"
 )
 
 // TestServeLearnerTerminal drives the production wiring end to end: a guest
@@ -38,6 +40,11 @@ func TestServeLearnerTerminal(t *testing.T) {
 	// The credential is a renewable file, not a token pasted in the kubeconfig.
 	term.run(`grep -c 'tokenFile: /run/kubelab/token' ~/.kube/config; grep -c 'token: ' ~/.kube/config; echo cfg-$((40+4))`)
 	term.waitFor("1\r\n0\r\ncfg-44", 30*time.Second)
+	// kubectl is kubelab's own, of the embedded cluster's release: no skew
+	// warning, whatever the host has; completion works for kubectl and k.
+	term.run(`command -v kubectl; kubectl version >v 2>&1; grep -c -e 'Client Version: ` + simcluster.KubernetesVersion + `' -e 'Server Version: ` +
+		simcluster.KubernetesVersion + `' v; grep -c WARNING v; complete -p kubectl k | grep -c __start_kubectl; echo ver-$((40+5))`)
+	term.waitFor("/opt/kubelab/bin/kubectl\r\n2\r\n0\r\n2\r\nver-45", 30*time.Second)
 }
 
 // chapterSession is the API's view of a chapter session.

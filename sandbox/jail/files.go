@@ -136,7 +136,7 @@ func shellEnv(s Spec) map[string]string {
 		"SHELL":   "/bin/bash",
 		"TERM":    "xterm-256color",
 		"LANG":    "C.UTF-8",
-		"PATH":    "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+		"PATH":    jailTools + ":/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
 		"EDITOR":  "vim",
 		"NS":      s.Namespace,
 	})
@@ -165,6 +165,8 @@ const profile = `[ -f ~/.bashrc ] && . ~/.bashrc
 // bashrc sets up kubectl for the learner: completion (also for k), the
 // alias, and a prompt with the current namespace.
 const bashrc = `# kubelab shell
+# /etc/profile sets PATH anew: kubelab's tools come first again.
+case ":$PATH:" in *:` + jailTools + `:*) ;; *) PATH="` + jailTools + `:$PATH" ;; esac
 alias k=kubectl
 export KUBECONFIG="$HOME/.kube/config"
 case $- in *i*) ;; *) return ;; esac

@@ -26,10 +26,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,11 +99,15 @@ type Options struct {
 	// It must not be inside kubelab's data dir. Default: a directory under
 	// os.TempDir().
 	StateDir string
-	// Kubectl is the kubectl binary, used once to generate its bash
-	// completion (default: "kubectl" on PATH; without it there is no completion).
-	Kubectl string
-	Log     *slog.Logger
-	Limits  Limits
+	// Tools are programs given to every shell, first on its PATH: name →
+	// a binary on this host that behaves as that program when run by that
+	// name (kubelab itself answers as kubectl). Each is bind-mounted
+	// read-only. Without "kubectl" here the host's kubectl on PATH serves,
+	// if there is one. kubectl's bash completion comes from the kubectl
+	// the shells use.
+	Tools  map[string]string
+	Log    *slog.Logger
+	Limits Limits
 	// UID and GID run bubblewrap when kubelab runs as root, so that the
 	// jail's processes are not root outside and rlimits apply (default
 	// 65534, nobody). Ignored when kubelab is not root.
@@ -125,6 +132,7 @@ const (
 	jailRun      = "/run/kubelab"         // the state dir: the relay sockets
 	jailToken    = jailRun + "/token"     // the learner's current token
 	jailForward  = "/run/kubelab-bin/fwd" // the forwarder binary
+	jailTools    = "/opt/kubelab/bin"     // Options.Tools, first on PATH
 	jailExtras   = "/etc/kubelab"         // completion script
 	forwardPort  = 6443                   // where kubectl connects: the primary cluster's port, further ones follow
 	readyMessage = "ready"
@@ -191,16 +199,31 @@ func New(opts Options) (*Jail, error) {
 	if err := os.Chmod(opts.StateDir, 0o711); err != nil {
 		return nil, fmt.Errorf("chmod jail state dir: %w", err)
 	}
-	if j.asRoot && !reachableByOthers(fwd) {
-		// bwrap opens the forwarder as the jail's unprivileged uid, which cannot
-		// pass a private directory (`go run` builds under a 0700 one).
-		if opts.Forwarder[0], err = shareForwarder(fwd, opts.StateDir); err != nil {
+	if opts.Forwarder[0], err = j.share(fwd, opts.StateDir); err != nil {
+		return nil, err
+	}
+	tools := map[string]string{}
+	for name, path := range opts.Tools {
+		if !toolName.MatchString(name) {
+			return nil, fmt.Errorf("jail: tool name %q: want lowercase letters, digits and hyphens", name)
+		}
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, fmt.Errorf("tool %s: %w", name, err)
+		}
+		if tools[name], err = j.share(path, opts.StateDir); err != nil {
 			return nil, err
 		}
 	}
+	opts.Tools = tools
 	j.opts = opts
-	if kubectl, err := exec.LookPath(cmpOr(opts.Kubectl, "kubectl")); err == nil {
-		out, err := exec.Command(kubectl, "completion", "bash").Output()
+	kubectl := exec.Command("kubectl", "completion", "bash")
+	if path, ok := tools["kubectl"]; ok {
+		kubectl.Path = path // run by the name kubectl: Args[0] stays "kubectl"
+	} else if kubectl.Err != nil {
+		kubectl = nil // no kubectl here: no completion
+	}
+	if kubectl != nil {
+		out, err := kubectl.Output()
 		if err != nil {
 			j.log.Warn("generate kubectl completion", "err", err)
 		}
@@ -613,6 +636,11 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	args = append(args,
 		"--ro-bind", dir, jailRun,
 		"--ro-bind", j.opts.Forwarder[0], jailForward,
+	)
+	for _, name := range slices.Sorted(maps.Keys(j.opts.Tools)) {
+		args = append(args, "--ro-bind", j.opts.Tools[name], jailTools+"/"+name)
+	}
+	args = append(args,
 		"--perms", "1777", "--size", size, "--tmpfs", "/tmp",
 		"--size", size, "--tmpfs", jailHome,
 		"--dir", jailHome+"/.kube",
@@ -808,28 +836,41 @@ func reachableByOthers(path string) bool {
 	}
 }
 
-// shareForwarder makes the forwarder binary reachable under dir (a hard
-// link, or a copy across file systems) and returns its path there.
-func shareForwarder(src, dir string) (string, error) {
+// toolName is what Options.Tools may call a program.
+var toolName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// share returns a path to the binary src that the jail can open: bwrap
+// opens it as the jail's unprivileged uid, which cannot pass a private
+// directory (`go run` builds under a 0700 one).
+func (j *Jail) share(src, dir string) (string, error) {
+	if !j.asRoot || reachableByOthers(src) {
+		return src, nil
+	}
+	return shareBinary(src, dir)
+}
+
+// shareBinary makes the binary reachable under dir (a hard link, or a
+// copy across file systems) and returns its path there.
+func shareBinary(src, dir string) (string, error) {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return "", fmt.Errorf("forwarder binary: %w", err)
+		return "", fmt.Errorf("share %s with the jail: %w", src, err)
 	}
-	dst := filepath.Join(dir, fmt.Sprintf("forwarder-%d-%d", fi.Size(), fi.ModTime().UnixNano()))
+	dst := filepath.Join(dir, fmt.Sprintf("bin-%d-%d", fi.Size(), fi.ModTime().UnixNano()))
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
 	tmp := dst + ".tmp" + strconv.Itoa(os.Getpid())
 	if err := os.Link(src, tmp); err != nil {
 		if err := copyExecutable(src, tmp); err != nil {
-			return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+			return "", fmt.Errorf("share %s with the jail: %w", src, err)
 		}
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+		return "", fmt.Errorf("share %s with the jail: %w", src, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return "", fmt.Errorf("share the forwarder binary with the jail: %w", err)
+		return "", fmt.Errorf("share %s with the jail: %w", src, err)
 	}
 	return dst, nil
 }

@@ -221,6 +221,10 @@ func (p *Provisioner) waitEnforced(ctx context.Context, ns string) error {
 		var last error
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			last = probe(ctx)
+			if apierrors.IsNotFound(last) || apierrors.IsForbidden(last) && strings.Contains(last.Error(), "being terminated") {
+				// Deleted under us (an orphan sweep): no policy will ever answer.
+				return false, fmt.Errorf("namespace %s is being terminated or gone", ns)
+			}
 			return last != nil && apierrors.IsForbidden(last) && strings.Contains(last.Error(), "kubelab:"), nil
 		})
 		if err != nil {
