@@ -8,11 +8,13 @@
 // pids, CPU weight; cgroup.go) where kubelab can make one; and a seccomp filter that
 // refuses the system calls a learner never needs (seccomp.go).
 //
-// The jail's network has loopback only. A forwarder started inside (the
-// kubelab binary's hidden "forward" subcommand, bind-mounted read-only)
-// listens on 127.0.0.1:6443 and relays each connection to a unix socket
-// that this package serves outside the jail and relays, byte for byte, to
-// the learner's API server. TLS stays end to end: the jail's kubeconfig
+// The jail's network has loopback only. kubectl inside connects to
+// 127.0.0.1:6443, which this package relays, byte for byte, to the
+// learner's API server. As root, kubelab opens that port itself inside the
+// jail's network namespace (netns.go); otherwise a forwarder started inside
+// (the kubelab binary's hidden "forward" subcommand, bind-mounted
+// read-only) listens there and passes each connection to a unix socket
+// this package serves outside. TLS stays end to end: the jail's kubeconfig
 // names 127.0.0.1:6443 and sets tls-server-name to the real host. So the
 // shell reaches its Kubernetes API and nothing else. A learner with further
 // clusters (Spec.Others) gets one relay and one forwarder port per cluster
@@ -37,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/creack/pty"
 )
@@ -356,7 +359,7 @@ func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
 		p.cleanup()
 		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
 	}
-	if err := p.release(); err != nil {
+	if err := p.release(ctx); err != nil {
 		_ = p.cmd.Wait()
 		f.Close()
 		p.cleanup()
@@ -473,7 +476,7 @@ func (j *Jail) Run(ctx context.Context, spec Spec, script string) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("start jailed script %s: %w", spec.ID, err)
 	}
-	if err := p.release(); err != nil {
+	if err := p.release(ctx); err != nil {
 		_ = p.cmd.Wait()
 		return nil, fmt.Errorf("start jailed script %s: %w", spec.ID, err)
 	}
@@ -511,12 +514,29 @@ type prepared struct {
 	log    *slog.Logger
 	cgroup *jailCgroup // nil without cgroups
 	gate   *os.File    // held until the started command is in its cgroup
+
+	// Where kubelab opens the jail's API ports itself (as root): the API
+	// servers' addresses, bwrap's --info-fd and the gate the jail waits
+	// on until its ports are open.
+	upstreams       []string
+	info, portsGate *os.File
 }
 
-// release moves the started command into its cgroup and lets it go on;
-// where that fails it kills the command.
-func (p *prepared) release() error {
+// release moves the started command into its cgroup, lets it go on and
+// opens its API ports; where that fails it kills the command.
+func (p *prepared) release(ctx context.Context) error {
 	p.closeFiles()
+	err := p.enterCgroup()
+	if err == nil && p.info != nil {
+		err = p.openPorts(ctx)
+	}
+	if err != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	return err
+}
+
+func (p *prepared) enterCgroup() error {
 	if p.gate == nil {
 		return nil
 	}
@@ -525,14 +545,46 @@ func (p *prepared) release() error {
 		p.gate = nil
 	}()
 	if err := p.cgroup.add(p.cmd.Process.Pid); err != nil {
-		_ = p.cmd.Process.Kill()
 		return err
 	}
 	if _, err := p.gate.WriteString("go\n"); err != nil {
-		_ = p.cmd.Process.Kill()
 		return fmt.Errorf("start jail: %w", err)
 	}
 	return nil
+}
+
+// openPorts listens on the jail's API ports inside its network namespace,
+// relays them to the API servers, and tells the jail to go on.
+func (p *prepared) openPorts(ctx context.Context) error {
+	defer p.closePortsGate()
+	pid, err := childPID(p.info, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	addrs := make([]string, len(p.upstreams))
+	for i := range addrs {
+		addrs[i] = forwardAddr(i)
+	}
+	lns, err := listenIn(pid, addrs)
+	if err != nil {
+		return err
+	}
+	for i, ln := range lns {
+		p.relays = append(p.relays, serveRelay(ctx, ln, p.upstreams[i], p.log))
+	}
+	if _, err := p.portsGate.WriteString(readyMessage + "\n"); err != nil {
+		return fmt.Errorf("start jail: %w", err)
+	}
+	return nil
+}
+
+func (p *prepared) closePortsGate() {
+	for _, f := range []*os.File{p.info, p.portsGate} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	p.info, p.portsGate = nil, nil
 }
 
 func (p *prepared) closeFiles() {
@@ -547,6 +599,7 @@ func (p *prepared) cleanup() {
 	if p.gate != nil {
 		p.gate.Close()
 	}
+	p.closePortsGate()
 	p.cgroup.remove()
 	for _, r := range p.relays {
 		r.close()
@@ -599,6 +652,10 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		return nil, fmt.Errorf("chmod shell state dir: %w", err)
 	}
 	for i, addr := range addrs {
+		if j.asRoot { // kubelab listens in the jail itself once it exists (netns.go)
+			p.upstreams = addrs
+			break
+		}
 		sock := filepath.Join(dir, socketName(i))
 		r, err := listenRelay(ctx, sock, addr, log)
 		if err != nil {
@@ -679,8 +736,23 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	for k, v := range shellEnv(spec) {
 		args = append(args, "--setenv", k, v)
 	}
+	portsGate := 0 // the jail's fd that says its API ports are open; 0: the forwarder opens them
+	if p.upstreams != nil {
+		infoR, infoW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("jail info pipe: %w", err)
+		}
+		p.info, p.files = infoR, append(p.files, infoW)
+		args = append(args, "--info-fd", strconv.Itoa(2+len(p.files)))
+		gateR, gateW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("jail ports gate: %w", err)
+		}
+		p.portsGate, p.files = gateW, append(p.files, gateR)
+		portsGate = 2 + len(p.files)
+	}
 	args = append(args, sealRoot...)
-	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != "", len(addrs)))
+	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != "", len(addrs), portsGate))
 
 	cmd := exec.Command(j.opts.Bwrap, args...)
 	if j.cgroups != nil {
@@ -753,9 +825,10 @@ func (j *Jail) baseArgs() []string {
 }
 
 // initScript runs inside the jail: set the rlimits for everything that
-// follows, start the forwarder for clusters and wait until it listens,
+// follows, wait until kubelab has opened the API ports on fd portsGate or,
+// without one, start the forwarder for clusters and wait until it listens;
 // then the shell.
-func (j *Jail) initScript(script bool, clusters int) string {
+func (j *Jail) initScript(script bool, clusters, portsGate int) string {
 	l := j.opts.Limits
 	fwd := []string{jailForward}
 	for _, a := range j.opts.Forwarder[1:] {
@@ -768,9 +841,14 @@ func (j *Jail) initScript(script bool, clusters int) string {
 	// bash counts ulimit -f and -v in KiB.
 	fmt.Fprintf(&b, "ulimit -HS -u %d -n %d -f %d -v %d -c 0 || exit 111\n",
 		l.Processes, l.OpenFiles, l.FileSize>>10, l.Memory>>10)
-	fmt.Fprintf(&b, "exec 3< <(exec %s </dev/null 2>/dev/null)\n", strings.Join(fwd, " "))
-	b.WriteString("read -r -t 10 line <&3; exec 3<&-\n")
-	fmt.Fprintf(&b, "[ \"$line\" = %s ] || { echo 'kubelab: the API forwarder did not start' >&2; }\n", readyMessage)
+	if portsGate > 0 {
+		fmt.Fprintf(&b, "read -r line <&%d; exec %d<&-\n", portsGate, portsGate)
+		fmt.Fprintf(&b, "[ \"$line\" = %s ] || { echo 'kubelab: the API ports did not open' >&2; exit 111; }\n", readyMessage)
+	} else {
+		fmt.Fprintf(&b, "exec 3< <(exec %s </dev/null 2>/dev/null)\n", strings.Join(fwd, " "))
+		b.WriteString("read -r -t 10 line <&3; exec 3<&-\n")
+		fmt.Fprintf(&b, "[ \"$line\" = %s ] || { echo 'kubelab: the API forwarder did not start' >&2; }\n", readyMessage)
+	}
 	if script {
 		fmt.Fprintf(&b, "exec bash --norc --noprofile -c 'shopt -s expand_aliases; . ~/.bashrc; set -e; . %s'\n", jailExtras+"/script.sh")
 	} else {

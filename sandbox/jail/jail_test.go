@@ -185,6 +185,25 @@ func TestFurtherClustersRefused(t *testing.T) {
 	}
 }
 
+// TestAPIPortsWithoutForwarderAsRoot: as root, kubelab opens the jail's
+// API ports itself, so no forwarder process runs in the jail; otherwise
+// the forwarder does. Either way kubectl reaches its API server.
+func TestAPIPortsWithoutForwarderAsRoot(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t)
+	out := run(t, api.spec(t), `kubectl get --raw /ports; echo
+n=0; for p in /proc/[0-9]*; do [ "$(readlink $p/exe 2>/dev/null)" = /run/kubelab-bin/fwd ] && n=$((n+1)); done; echo "forwarders=$n"`)
+	want := "forwarders=1"
+	if os.Geteuid() == 0 {
+		want = "forwarders=0"
+	}
+	for _, w := range []string{"hello from /ports", want} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
 func TestRunIdentityAndEnvironment(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t)
@@ -502,13 +521,14 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 		return
 	}
 	self := worldReadableCopyOfThisBinary(t)
-	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^TestRunReachesAPIServerThroughForwarder$", "-test.count=1", "-test.v")
+	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot)$", "-test.count=1", "-test.v")
 	cmd.Dir = os.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir(),
 		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0]}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") ||
+		!strings.Contains(string(out), "--- PASS: TestAPIPortsWithoutForwarderAsRoot") {
 		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
 }

@@ -19,8 +19,9 @@ const maxConns = 64
 // and close connections in a loop far faster than anyone can read a log.
 const relayLogEvery = 10 * time.Second
 
-// relay serves a shell's unix socket outside the jail and passes each
-// connection through to the learner's API server, untouched.
+// relay serves a shell's API port (a unix socket the jail's forwarder
+// reaches, or a port kubelab opened in the jail's network namespace) and
+// passes each connection through to the learner's API server, untouched.
 type relay struct {
 	ln       net.Listener
 	upstream string
@@ -36,6 +37,11 @@ func listenRelay(ctx context.Context, sock, upstream string, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("listen on relay socket: %w", err)
 	}
+	return serveRelay(ctx, ln, upstream, log), nil
+}
+
+// serveRelay relays every connection ln accepts to upstream.
+func serveRelay(ctx context.Context, ln net.Listener, upstream string, log *slog.Logger) *relay {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &relay{
 		ln: ln, upstream: upstream, slots: make(chan struct{}, maxConns), cancel: cancel,
@@ -44,7 +50,7 @@ func listenRelay(ctx context.Context, sock, upstream string, log *slog.Logger) (
 	}
 	r.wg.Add(1)
 	go r.serve(ctx)
-	return r, nil
+	return r
 }
 
 func (r *relay) serve(ctx context.Context) {
