@@ -36,9 +36,9 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 // guests hold MaxGuests sessions.
 func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Session, error) {
 	now := m.o.Now()
-	class, backend := ch.Size, m.o.Backend
-	if ch.Cluster || m.o.AllClusters {
-		class, backend = ClusterClass, m.o.ClusterBackend
+	class, backend := m.classOf(ch), m.o.Backend
+	if class == ClusterClass {
+		backend = m.o.ClusterBackend
 	}
 	r := Record{
 		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes, Clusters: ch.Clusters,
@@ -47,15 +47,21 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 	}
 	// Warm sandboxes have no extra namespaces, the default node layout
 	// and one cluster.
-	poolable := m.canClaim && len(ch.Namespaces) == 0 && len(ch.Nodes) == 0 && len(ch.Clusters) == 0
-	pooled := poolable && m.takeWarm(class, &r.SandboxID)
-	if !pooled {
+	poolable := m.canClaim && ch.poolable()
+	src, key := fromCreate, ""
+	switch {
+	case poolable && m.takeWarm(poolKey(class, ch.ID), &r.SandboxID):
+		src, key = fromPrepared, poolKey(class, ch.ID)
+	case poolable && m.takeWarm(class, &r.SandboxID):
+		src, key = fromPool, class
+	default:
 		r.SandboxID = newID()
 	}
+	pooled := src != fromCreate
 	r, existing, err := m.o.Store.StartSandboxSession(ctx, r, Admission{MaxPerUser: m.o.MaxPerUser, MaxTotal: m.o.MaxTotal, MaxGuests: m.o.MaxGuests})
 	if err != nil || existing || r.Status != StatusProvisioning {
 		if pooled {
-			m.returnWarm(class, r.SandboxID)
+			m.returnWarm(key, r.SandboxID)
 		}
 		if err != nil {
 			return Session{}, err
@@ -69,8 +75,16 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 		m.m.poolMiss.Inc()
 	}
 	m.wake() // refill the pool
-	m.goProvision(r, pooled)
+	m.goProvision(r, src)
 	return toSession(r), nil
+}
+
+// classOf is the size class of the chapter's sandboxes.
+func (m *Manager) classOf(ch ChapterSpec) string {
+	if ch.Cluster || m.o.AllClusters {
+		return ClusterClass
+	}
+	return ch.Size
 }
 
 // Session returns a session by id (ErrNotFound if none).
@@ -139,7 +153,7 @@ func (m *Manager) Reset(ctx context.Context, id string) (Session, error) {
 	m.forget(id)
 	m.destroy(old)
 	m.emitStatus(r, 0)
-	m.goProvision(r, false)
+	m.goProvision(r, fromCreate)
 	return toSession(r), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type setupProbe struct {
 	hold chan struct{} // when set, Prepare waits for it to close
 	mu   sync.Mutex
 	errs []error
+	runs []string // the sessions set up, in order
 }
 
 func (p *setupProbe) prepare(ctx context.Context, s sandbox.Session, sb *sandbox.Sandbox) error {
@@ -38,6 +40,9 @@ func (p *setupProbe) prepare(ctx context.Context, s sandbox.Session, sb *sandbox
 			return ctx.Err()
 		}
 	}
+	p.mu.Lock()
+	p.runs = append(p.runs, s.ID)
+	p.mu.Unlock()
 	if p.fail {
 		return errors.New("setup script exited 1: the author's typo")
 	}
@@ -77,27 +82,38 @@ func TestSetupRunsBeforeReadyOnEveryPath(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	probe := &setupProbe{prov: e.provisioner()}
-	m, _ := e.start(sandbox.ManagerOptions{Provisioner: probe.prov, Prepare: probe.prepare, PoolSize: map[string]int{"small": 1}})
+	prepped := sandbox.ChapterSpec{ID: "prepped", Size: "small"}
+	m, _ := e.start(sandbox.ManagerOptions{Provisioner: probe.prov, Prepare: probe.prepare, PoolSize: map[string]int{"small": 1},
+		Prepared: []sandbox.ChapterSpec{prepped}})
 	ctx := t.Context()
 	poolFull(t, m, "small", 1)
+	waitFor(t, func() bool { return m.PreparedReady(prepped) == 1 })
 	paths := []struct {
-		name  string
-		start func() sandbox.Session
+		name     string
+		start    func() sandbox.Session
+		prepared bool // set up before the learner came: no setup step of its own
 	}{
+		{"prepared pool claim", func() sandbox.Session {
+			s, err := m.Start(ctx, "erin", prepped)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, true},
 		{"pool claim", func() sandbox.Session {
 			s, err := m.Start(ctx, "erin", sandbox.ChapterSpec{ID: "pods", Size: "small"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
-		}},
+		}, false},
 		{"cold create", func() sandbox.Session {
 			s, err := m.Start(ctx, "erin", sandbox.ChapterSpec{ID: "ns", Size: "small", Namespaces: []string{"dev"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
-		}},
+		}, false},
 	}
 	for _, p := range paths {
 		s := waitStatus(t, m, p.start().ID, sandbox.StatusReady)
@@ -105,8 +121,14 @@ func TestSetupRunsBeforeReadyOnEveryPath(t *testing.T) {
 			t.Errorf("%s: ready without the setup's objects", p.name)
 		}
 		steps := e.steps(s.ID)
-		if len(steps) < 2 || steps[len(steps)-2] != "setup" || steps[len(steps)-1] != "ready" {
-			t.Errorf("%s: steps %v, want setup reported just before ready", p.name, steps)
+		probe.mu.Lock()
+		setUp := slices.Contains(probe.runs, s.ID)
+		probe.mu.Unlock()
+		switch {
+		case p.prepared && (setUp || slices.Contains(steps, "setup")):
+			t.Errorf("%s: the setup ran again for the learner (steps %v)", p.name, steps)
+		case !p.prepared && (!setUp || len(steps) < 2 || steps[len(steps)-2] != "setup" || steps[len(steps)-1] != "ready"):
+			t.Errorf("%s: set up %v, steps %v, want setup reported just before ready", p.name, setUp, steps)
 		}
 		// Reset gives back the start state: a fresh sandbox, set up again.
 		if _, err := m.Reset(ctx, s.ID); err != nil {

@@ -96,8 +96,14 @@ type ManagerOptions struct {
 	MaxTotal       int            // live sessions overall; further starts queue; default 200
 	MaxGuests      int            // live and queued sessions of guests; default MaxTotal/2
 	PoolSize       map[string]int // warm sandboxes per size class (needs a Claimer)
-	Tick           time.Duration  // reaper and queue period; default 1s
-	WarnBefore     time.Duration  // "expiring" event this long before expiry; default 5m
+	// Prepared are chapters whose warm sandboxes are made ahead with the
+	// chapter's setup already run: PoolSize of their size class each, so a
+	// learner starting one waits for neither the sandbox nor the setup.
+	// Only chapters that can come from the pool (no extra namespaces, the
+	// default nodes, one cluster) count.
+	Prepared   []ChapterSpec
+	Tick       time.Duration // reaper and queue period; default 1s
+	WarnBefore time.Duration // "expiring" event this long before expiry; default 5m
 	// OrphanSweep is how often the backend is searched again for sandboxes
 	// nobody owns (default 1m): a process killed while it made one can
 	// leave work behind (a kind node's container started by a docker
@@ -127,8 +133,8 @@ type Manager struct {
 	kick     chan struct{}
 
 	mu      sync.Mutex
-	pool    map[string][]string // size class → warm sandbox ids
-	filling map[string]int      // size class → warm creates in flight
+	pool    map[string][]string // poolKey → warm sandbox ids
+	filling map[string]int      // poolKey → warm creates in flight
 	local   map[string]bool     // sandbox ids this process is creating or pooling; reconcile leaves them alone
 	warned  map[string]warning  // session id → warnings sent
 	touched map[string]time.Time

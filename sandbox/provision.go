@@ -18,29 +18,50 @@ func (m *Manager) spec(r Record) Spec {
 	}
 }
 
+// source is where a session's sandbox comes from.
+type source int
+
+const (
+	fromCreate   source = iota // made for the session
+	fromPool                   // a warm sandbox claimed; the chapter's setup still runs
+	fromPrepared               // a warm sandbox made for the chapter, its setup already run
+)
+
+func (s source) String() string {
+	return [...]string{"cold", "pool", "prepared"}[s]
+}
+
+// poolKey names the warm sandboxes prepared for one chapter; plain warm
+// sandboxes are pooled by their size class alone.
+func poolKey(class, chapter string) string { return class + "/" + chapter }
+
+// poolable: a warm sandbox can serve the chapter.
+func (ch ChapterSpec) poolable() bool {
+	return len(ch.Namespaces) == 0 && len(ch.Nodes) == 0 && len(ch.Clusters) == 0
+}
+
 // goProvision makes r's sandbox in the background: a claim of the warm
-// sandbox r.SandboxID when pooled, else a create; then the chapter's setup.
-func (m *Manager) goProvision(r Record, pooled bool) {
+// sandbox r.SandboxID when it comes from the pool, else a create; then the
+// chapter's setup unless it ran already.
+func (m *Manager) goProvision(r Record, src source) {
 	m.mu.Lock()
 	m.local[r.SandboxID] = true
 	m.mu.Unlock()
-	m.goTracked(func() { m.provision(r, pooled) })
+	m.goTracked(func() { m.provision(r, src) })
 }
 
 // provision makes r's sandbox, runs the chapter's setup and marks the
 // session ready — each outcome a conditional change, so a session that was
 // ended or reset meanwhile keeps its new state and the sandbox made for it
 // is deleted.
-func (m *Manager) provision(r Record, pooled bool) {
+func (m *Manager) provision(r Record, src source) {
 	ctx, cancel := context.WithTimeout(m.life, provisionTimeout)
 	defer cancel()
 	log := m.log.With("session_id", r.ID, "sandbox_id", r.SandboxID)
 	m.emitStatus(r, 0)
-	source := "cold"
 	var sb *Sandbox
 	var err error
-	if pooled {
-		source = "pool"
+	if src != fromCreate {
 		sb, err = m.claimer.Claim(ctx, r.SandboxID, m.spec(r))
 		if err != nil && m.life.Err() == nil {
 			log.Warn("claim warm sandbox; creating one", "err", err)
@@ -52,17 +73,17 @@ func (m *Manager) provision(r Record, pooled bool) {
 			m.mu.Lock()
 			m.local[r.SandboxID] = true
 			m.mu.Unlock()
-			pooled, source = false, "cold"
+			src = fromCreate
 		}
 	}
-	if !pooled {
+	if src == fromCreate {
 		sb, err = m.o.Provisioner.Create(ctx, r.SandboxID, m.spec(r))
 	}
 	if err != nil {
 		m.fail(r, ReasonCreateFailed, err, log)
 		return
 	}
-	if m.o.Prepare != nil {
+	if m.o.Prepare != nil && src != fromPrepared {
 		m.progress(r.ID, "setup")
 		if err := m.o.Prepare(ctx, toSession(r), sb); err != nil {
 			m.fail(r, ReasonSetupFailed, err, log.With("step", "setup"))
@@ -77,7 +98,7 @@ func (m *Manager) provision(r Record, pooled bool) {
 		m.abandon(r.SandboxID, err, log)
 		return
 	}
-	m.m.ready.WithLabelValues(source).Observe(ready.ReadyAt.Sub(ready.CreatedAt).Seconds())
+	m.m.ready.WithLabelValues(src.String()).Observe(ready.ReadyAt.Sub(ready.CreatedAt).Seconds())
 	m.progress(r.ID, "ready")
 	m.emitStatus(ready, 0)
 }
@@ -130,37 +151,59 @@ func (m *Manager) returnWarm(size, id string) {
 	m.pool[size] = append(m.pool[size], id)
 }
 
-// refill tops up the warm pool in the background.
+// refill tops up the warm pool in the background: PoolSize plain warm
+// sandboxes per size class, and as many prepared for each chapter of
+// Prepared.
 func (m *Manager) refill() {
 	if !m.canClaim || m.life.Err() != nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for size, want := range m.o.PoolSize {
-		for len(m.pool[size])+m.filling[size] < want {
-			m.filling[size]++
+	fill := func(key string, want int, spec Spec) {
+		for len(m.pool[key])+m.filling[key] < want {
+			m.filling[key]++
 			id := newID()
 			m.local[id] = true
-			m.goTracked(func() { m.createWarm(size, id) })
+			m.goTracked(func() { m.createWarm(key, id, spec) })
+		}
+	}
+	for size, want := range m.o.PoolSize {
+		fill(size, want, Spec{Size: size})
+	}
+	for _, ch := range m.o.Prepared {
+		class := m.classOf(ch)
+		if ch.poolable() {
+			fill(poolKey(class, ch.ID), m.o.PoolSize[class], Spec{Size: class, Chapter: ch.ID})
 		}
 	}
 }
 
-func (m *Manager) createWarm(size, id string) {
+// createWarm makes a warm sandbox for the pool key, and runs its chapter's
+// setup when spec names one.
+func (m *Manager) createWarm(key, id string, spec Spec) {
 	ctx, cancel := context.WithTimeout(m.life, provisionTimeout)
 	defer cancel()
-	_, err := m.o.Provisioner.Create(ctx, id, Spec{Size: size})
+	sb, err := m.o.Provisioner.Create(ctx, id, spec)
+	if err == nil && spec.Chapter != "" && m.o.Prepare != nil {
+		err = m.o.Prepare(ctx, Session{ID: "warm-" + id, Chapter: spec.Chapter}, sb)
+	}
 	m.mu.Lock()
-	m.filling[size]--
+	m.filling[key]--
 	if err == nil {
-		m.pool[size] = append(m.pool[size], id)
+		m.pool[key] = append(m.pool[key], id)
 	}
 	m.mu.Unlock()
 	if err != nil && m.life.Err() == nil {
-		m.log.Warn("create warm sandbox", "size", size, "err", err)
+		m.log.Warn("create warm sandbox", "pool", key, "err", err)
 		m.destroy(id)
 	}
+}
+
+// PreparedReady reports how many warm sandboxes prepared for the chapter
+// wait for a claim.
+func (m *Manager) PreparedReady(ch ChapterSpec) int {
+	return m.PoolReady(poolKey(m.classOf(ch), ch.ID))
 }
 
 // PoolReady reports how many warm sandboxes of a size class wait for a claim.

@@ -31,7 +31,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			}
 			m.destroy(r.SandboxID)
 			m.log.Info("retry interrupted sandbox", "session_id", r.ID)
-			m.goProvision(fresh, false)
+			m.goProvision(fresh, fromCreate)
 		case StatusReady:
 			_, err := m.o.Provisioner.Get(ctx, r.SandboxID)
 			if err != nil && !errors.Is(err, ErrNotFound) {
@@ -134,7 +134,7 @@ func (m *Manager) drain(ctx context.Context) error {
 			break
 		}
 		admitted++
-		m.goProvision(a, false)
+		m.goProvision(a, fromCreate)
 	}
 	if admitted == 0 {
 		return nil

@@ -108,7 +108,7 @@ func (s *Server) startSession(c echo.Context) error {
 		return fmt.Errorf("start session of %s in %s: %w", u.ID, ch.ID, err)
 	}
 	if ss.Status == sandbox.StatusReady {
-		s.live.ensure(ss)
+		s.sessionReady(ss)
 	}
 	status := http.StatusAccepted
 	if ss.Status == sandbox.StatusReady {
@@ -223,6 +223,13 @@ func (s *Server) followSandboxEvents(sub *sandbox.Subscription) {
 	}
 }
 
+// sessionReady starts what a ready session runs on the server: live
+// grading and, ahead of the learner, the shell.
+func (s *Server) sessionReady(ss sandbox.Session) {
+	s.live.ensure(ss)
+	s.prestartShell(ss)
+}
+
 func (s *Server) sandboxEvent(ev sandbox.Event) {
 	switch ev.Type {
 	case sandbox.EventStatus:
@@ -230,7 +237,7 @@ func (s *Server) sandboxEvent(ev sandbox.Event) {
 		s.events.publish(ev.Session, "status", toSessionJSON(ss))
 		switch ss.Status {
 		case sandbox.StatusReady:
-			s.live.ensure(ss)
+			s.sessionReady(ss)
 		case sandbox.StatusProvisioning: // a reset replaces the sandbox under a running shell
 			s.sessionGone(ss.ID, "the sandbox is being reset")
 		case sandbox.StatusEnded, sandbox.StatusExpired, sandbox.StatusFailed:
@@ -254,6 +261,13 @@ func (s *Server) sessionEvents(c echo.Context) error {
 	}
 	ch, unsubscribe := s.events.subscribe(ss.ID)
 	defer unsubscribe()
+	// The first status is read after subscribing: a change between the
+	// lookup above and the subscription (a warm sandbox is ready within
+	// milliseconds) would otherwise be neither in it nor in the stream.
+	// A change after subscribing is in the stream too, in order, after it.
+	if cur, err := s.sandboxes.Session(c.Request().Context(), ss.ID); err == nil {
+		ss = cur
+	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")

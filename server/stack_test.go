@@ -41,9 +41,16 @@ type testStack struct {
 // stackOption changes the sandbox manager or the server of a test stack.
 type stackOption func(*sandbox.ManagerOptions, *Options)
 
-// withPool keeps n warm sandboxes of the size class "small".
+// podsChapter is the bundled chapter the UI tests walk.
+var podsChapter = sandbox.ChapterSpec{ID: "pods", Size: "small"}
+
+// withPool keeps n warm sandboxes of the size class "small", and n
+// prepared for chapter pods (its setup run ahead), as kubelab serve does.
 func withPool(n int) stackOption {
-	return func(o *sandbox.ManagerOptions, _ *Options) { o.PoolSize = map[string]int{"small": n} }
+	return func(o *sandbox.ManagerOptions, _ *Options) {
+		o.PoolSize = map[string]int{"small": n}
+		o.Prepared = []sandbox.ChapterSpec{podsChapter}
+	}
 }
 
 func newTestStack(t *testing.T, opts ...stackOption) *testStack {

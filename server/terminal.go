@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,13 +32,7 @@ func (s *Server) terminal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	term, err := s.terminals.Open(s.life, ss.ID, func(ctx context.Context) (terminal.Process, error) {
-		p, err := s.opts.Shell(ctx, ss.ID, sb)
-		if err != nil {
-			return nil, err
-		}
-		return activeProcess{Process: p, touch: func() { s.sandboxes.Touch(s.life, ss.ID) }}, nil
-	})
+	term, err := s.terminals.Open(s.life, ss.ID, s.shellStarter(ss.ID, sb))
 	if err != nil {
 		return fmt.Errorf("open terminal of %s: %w", ss.ID, err)
 	}
@@ -49,6 +44,38 @@ func (s *Server) terminal(c echo.Context) error {
 		s.log.Debug("terminal connection ended", "session_id", ss.ID, "err", err)
 	}
 	return nil
+}
+
+// shellStarter starts the learner's shell in session's sandbox sb.
+func (s *Server) shellStarter(session string, sb *sandbox.Sandbox) func(ctx context.Context) (terminal.Process, error) {
+	return func(ctx context.Context) (terminal.Process, error) {
+		p, err := s.opts.Shell(ctx, session, sb)
+		if err != nil {
+			return nil, err
+		}
+		return activeProcess{Process: p, touch: func() { s.sandboxes.Touch(s.life, session) }}, nil
+	}
+}
+
+// prestartShell starts a ready session's shell before its learner
+// connects, so the browser's websocket finds the prompt waiting instead
+// of waiting for the sandbox's credentials and a jail. A learner who never
+// connects costs one idle shell until the session ends.
+func (s *Server) prestartShell(ss sandbox.Session) {
+	if s.opts.Shell == nil || s.terminals == nil {
+		return
+	}
+	s.background.Go(func() {
+		ctx, cancel := context.WithTimeout(s.life, time.Minute)
+		defer cancel()
+		sb, err := s.readySandbox(ctx, ss)
+		if err == nil {
+			_, err = s.terminals.Open(ctx, ss.ID, s.shellStarter(ss.ID, sb))
+		}
+		if err != nil && s.life.Err() == nil {
+			s.log.Debug("shell not started ahead; it starts when the learner connects", "session_id", ss.ID, "err", err)
+		}
+	})
 }
 
 // activeProcess counts the learner's input to a shell as activity (the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Prepare: labshell.Setup(cat, be.jails, be.prov),
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes, MaxGuests: cfg.MaxGuests,
-		PoolSize:   poolSizes(cat, cfg.PoolSize, cfg.Sandbox == "kind"),
+		PoolSize: poolSizes(cat, cfg.PoolSize, cfg.Sandbox == "kind"),
+		Prepared: labshell.Prepared(cat, func(ch *labs.Chapter) bool {
+			return !(be.simulated && slices.Contains(ch.Needs, labs.NeedRuntime))
+		}),
 		Registerer: reg,
 	})
 

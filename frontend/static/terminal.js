@@ -26,23 +26,6 @@ const GIVE_UP_AFTER = 10; // failed connection attempts in a row
 export function attachTerminal(element, opts) {
   const onStatus = opts.onStatus || (() => {});
   const readOnly = !!opts.readOnly;
-  const term = new Terminal({
-    cursorBlink: !readOnly,
-    disableStdin: readOnly,
-    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
-    fontSize: opts.fontSize || 14,
-    scrollback: 5000,
-    theme: { background: '#1e1e2e', foreground: '#e6e6e6', cursor: '#f5e0dc', selectionBackground: '#585b70' },
-  });
-  const fit = new FitAddon();
-  term.loadAddon(fit);
-  term.loadAddon(new WebLinksAddon((ev, uri) => {
-    ev.preventDefault();
-    window.open(uri, '_blank', 'noopener,noreferrer');
-  }));
-  const dropStyles = adoptInlineStyles(element);
-  term.open(element);
-
   let ws = null;
   let received = 0; // output bytes written to the screen: the hello offset
   let liveFrom = 0; // output offset where this attach's live output starts
@@ -164,6 +147,27 @@ export function attachTerminal(element, opts) {
     };
   }
 
+  // The socket first: the server starts the shell while xterm.js builds
+  // its screen.
+  connect();
+
+  const term = new Terminal({
+    cursorBlink: !readOnly,
+    disableStdin: readOnly,
+    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+    fontSize: opts.fontSize || 14,
+    scrollback: 5000,
+    theme: { background: '#1e1e2e', foreground: '#e6e6e6', cursor: '#f5e0dc', selectionBackground: '#585b70' },
+  });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.loadAddon(new WebLinksAddon((ev, uri) => {
+    ev.preventDefault();
+    window.open(uri, '_blank', 'noopener,noreferrer');
+  }));
+  const dropStyles = adoptInlineStyles(element);
+  term.open(element);
+
   // While replay is parsed, xterm.js answers the queries in it (device
   // attributes, cursor position, colours) through onData; those answers
   // are meant for programs long gone and would land at the shell prompt.
@@ -201,7 +205,6 @@ export function attachTerminal(element, opts) {
   window.addEventListener('online', wake);
   document.addEventListener('visibilitychange', wake);
 
-  connect();
 
   function close() {
     if (disposed) return;

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/rest"
@@ -104,6 +105,19 @@ func specFor(id, chapter string, sb *sandbox.Sandbox, cfg *rest.Config) jail.Spe
 func ChapterSpec(ch *labs.Chapter) sandbox.ChapterSpec {
 	return sandbox.ChapterSpec{ID: ch.ID, Size: ch.Size, Namespaces: ch.Namespaces,
 		Cluster: ch.Sandbox == labs.SandboxCluster, Nodes: ch.Nodes, Clusters: ch.Clusters}
+}
+
+// Prepared lists the chapters worth warm sandboxes with their setup run
+// ahead (sandbox.ManagerOptions.Prepared): those with a setup that can
+// start here.
+func Prepared(cat *labs.Catalog, canStart func(*labs.Chapter) bool) []sandbox.ChapterSpec {
+	var out []sandbox.ChapterSpec
+	for _, ch := range cat.Chapters() {
+		if canStart(ch) && slices.ContainsFunc(ch.Tasks, func(t *labs.Task) bool { return strings.TrimSpace(t.Setup) != "" }) {
+			out = append(out, ChapterSpec(ch))
+		}
+	}
+	return out
 }
 
 // GraderTarget is what the grader reads of sandbox sb: with cfg, kubelab's
