@@ -190,3 +190,27 @@ func (c *apiClient) doCtx(ctx context.Context, method, path string) (int, []byte
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, b
 }
+
+// TestServeHelm: the learner's shell has helm, version-matched to kubectl,
+// with kubelab's chart repository configured: search, install, upgrade,
+// history, rollback and uninstall work in a namespace sandbox, as the
+// learner, offline.
+func TestServeHelm(t *testing.T) {
+	t.Parallel()
+	p := startKubelab(t, t.TempDir())
+	c := newAPIClient(t, p.url)
+	if code, body := c.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
+		t.Fatalf("guest: %d %s", code, body)
+	}
+	ss := startChapter(t, c, "replicasets", 60*time.Second)
+	term := openTerminal(t, p, c, ss.ID)
+	replicas := `kubectl get deployment web -o jsonpath='{.spec.replicas}'; echo`
+	term.run(`command -v helm; helm search repo kubelab | grep -c '^kubelab/'; ` +
+		`helm install web kubelab/web --set replicaCount=2 --wait --timeout 60s >/dev/null 2>&1 && ` + replicas + `; echo inst-$((40+1))`)
+	term.waitFor("/opt/kubelab/bin/helm\r\n2\r\n2\r\ninst-41", 90*time.Second)
+	term.run(`helm upgrade web kubelab/web --set replicaCount=3 >/dev/null 2>&1 && ` + replicas + `; helm history web --max 5 | grep -c -e superseded -e deployed; ` +
+		`helm rollback web 1 >/dev/null 2>&1 && ` + replicas + `; helm list -q; echo up-$((40+2))`)
+	term.waitFor("3\r\n2\r\n2\r\nweb\r\nup-42", 90*time.Second)
+	term.run(`helm uninstall web >/dev/null && kubectl get deployment web 2>&1 | grep -c NotFound; echo gone-$((40+3))`)
+	term.waitFor("1\r\ngone-43", 60*time.Second)
+}

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 
+	helmcmd "helm.sh/helm/v4/pkg/cmd"
+	helmkube "helm.sh/helm/v4/pkg/kube"
 	"k8s.io/component-base/cli"
 	"k8s.io/component-base/logs"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kubelab/kubelab/charts"
 	"github.com/kubelab/kubelab/sandbox/jail"
 )
 
@@ -19,6 +23,7 @@ import (
 // Each takes its own arguments and returns an exit code.
 var tools = map[string]func(args []string) int{
 	"kubectl": kubectlMain,
+	"helm":    helmMain,
 }
 
 // toolNamed is the tool argv0 names, nil for kubelab itself.
@@ -38,8 +43,27 @@ func kubectlMain(args []string) int {
 	return 0
 }
 
+// helmMain is helm, built against the same Kubernetes client as kubectl.
+func helmMain(args []string) int {
+	helmkube.ManagedFieldsManager = "helm" // what objects it writes say made them
+	cmd, err := helmcmd.NewRootCmd(os.Stdout, args, helmcmd.SetupLogging)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
+	if err := cmd.Execute(); err != nil {
+		var cerr helmcmd.CommandError
+		if errors.As(err, &cerr) {
+			return cerr.ExitCode
+		}
+		return 1
+	}
+	return 0
+}
+
 // newJails makes the jail of learner shells and chapter setup: kubelab
-// itself is their API forwarder and their kubectl.
+// itself is their API forwarder, their kubectl and helm, and their chart
+// repository.
 func newJails(log *slog.Logger) (*jail.Jail, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -49,5 +73,10 @@ func newJails(log *slog.Logger) (*jail.Jail, error) {
 	for name := range tools {
 		shellTools[name] = exe
 	}
-	return jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Tools: shellTools, Log: log})
+	repo, err := charts.Bundled()
+	if err != nil {
+		return nil, err
+	}
+	return jail.New(jail.Options{Forwarder: []string{exe, "forward"}, Tools: shellTools, Log: log,
+		Charts: &jail.ChartRepo{Name: charts.RepoName, Index: repo.Index, Handler: repo}})
 }

@@ -120,6 +120,12 @@ func kubeconfig(s Spec, hosts []string) []byte {
 	return []byte(b.String())
 }
 
+// helmRepositories is helm's repositories.yaml naming the chart
+// repository the jail serves.
+func helmRepositories(name string) []byte {
+	return []byte(fmt.Sprintf("apiVersion: \"\"\ngenerated: \"0001-01-01T00:00:00Z\"\nrepositories:\n- name: %s\n  url: http://%s\n", yamlString(name), chartsAddr))
+}
+
 // yamlString quotes s as a YAML double-quoted scalar (JSON is YAML).
 func yamlString(s string) string {
 	return fmt.Sprintf("%q", s)

@@ -29,6 +29,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -102,6 +104,9 @@ type Options struct {
 	// It must not be inside kubelab's data dir. Default: a directory under
 	// os.TempDir().
 	StateDir string
+	// Charts, if set, is a Helm chart repository every shell reaches at
+	// http://127.0.0.1:8879, configured as repository Charts.Name.
+	Charts *ChartRepo
 	// Tools are programs given to every shell, first on its PATH: name →
 	// a binary on this host that behaves as that program when run by that
 	// name (kubelab itself answers as kubectl). Each is bind-mounted
@@ -115,6 +120,13 @@ type Options struct {
 	// jail's processes are not root outside and rlimits apply (default
 	// 65534, nobody). Ignored when kubelab is not root.
 	UID, GID int
+}
+
+// ChartRepo is a Helm chart repository served to the jails.
+type ChartRepo struct {
+	Name    string       // the repository's name in helm
+	Index   []byte       // its index.yaml, cached in every shell's helm
+	Handler http.Handler // serves index.yaml and the charts
 }
 
 // Jail starts jailed shells. It is safe for concurrent use.
@@ -141,6 +153,8 @@ const (
 	readyMessage = "ready"
 	// MaxOtherClusters bounds Spec.Others.
 	MaxOtherClusters = 8
+	chartsAddr       = "127.0.0.1:8879" // Options.Charts inside the jail
+	chartsSocket     = "charts.sock"
 )
 
 // socketName is the relay socket of cluster i (0: the primary one) in the
@@ -204,6 +218,9 @@ func New(opts Options) (*Jail, error) {
 	}
 	if opts.Forwarder[0], err = j.share(fwd, opts.StateDir); err != nil {
 		return nil, err
+	}
+	if opts.Charts != nil && (!toolName.MatchString(opts.Charts.Name) || opts.Charts.Handler == nil) {
+		return nil, fmt.Errorf("jail: chart repository %q: want a lowercase name and a handler", opts.Charts.Name)
 	}
 	tools := map[string]string{}
 	for name, path := range opts.Tools {
@@ -515,11 +532,22 @@ type prepared struct {
 	cgroup *jailCgroup // nil without cgroups
 	gate   *os.File    // held until the started command is in its cgroup
 
-	// Where kubelab opens the jail's API ports itself (as root): the API
-	// servers' addresses, bwrap's --info-fd and the gate the jail waits
-	// on until its ports are open.
+	// Where kubelab opens the jail's ports itself (as root): the API
+	// servers' addresses, the chart repository, bwrap's --info-fd and the
+	// gate the jail waits on until its ports are open.
 	upstreams       []string
+	charts          http.Handler
 	info, portsGate *os.File
+
+	services []*http.Server // served for the jail (the chart repository)
+	wg       sync.WaitGroup // their Serve calls
+}
+
+// serveHTTP serves h on ln for the jail until cleanup.
+func (p *prepared) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	p.services = append(p.services, srv)
+	p.wg.Go(func() { _ = srv.Serve(ln) })
 }
 
 // release moves the started command into its cgroup, lets it go on and
@@ -565,12 +593,19 @@ func (p *prepared) openPorts(ctx context.Context) error {
 	for i := range addrs {
 		addrs[i] = forwardAddr(i)
 	}
+	if p.charts != nil {
+		addrs = append(addrs, chartsAddr)
+	}
 	lns, err := listenIn(pid, addrs)
 	if err != nil {
 		return err
 	}
 	for i, ln := range lns {
-		p.relays = append(p.relays, serveRelay(ctx, ln, p.upstreams[i], p.log))
+		if i < len(p.upstreams) {
+			p.relays = append(p.relays, serveRelay(ctx, ln, p.upstreams[i], p.log))
+		} else {
+			p.serveHTTP(ln, p.charts)
+		}
 	}
 	if _, err := p.portsGate.WriteString(readyMessage + "\n"); err != nil {
 		return fmt.Errorf("start jail: %w", err)
@@ -600,6 +635,10 @@ func (p *prepared) cleanup() {
 		p.gate.Close()
 	}
 	p.closePortsGate()
+	for _, srv := range p.services {
+		_ = srv.Close()
+	}
+	p.wg.Wait()
 	p.cgroup.remove()
 	for _, r := range p.relays {
 		r.close()
@@ -651,21 +690,28 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("chmod shell state dir: %w", err)
 	}
-	for i, addr := range addrs {
-		if j.asRoot { // kubelab listens in the jail itself once it exists (netns.go)
-			p.upstreams = addrs
-			break
+	var fwdRoutes []Route // what the forwarder serves where kubelab cannot open the jail's ports itself
+	if j.asRoot {         // kubelab listens in the jail itself once it exists (netns.go)
+		p.upstreams = addrs
+		if j.opts.Charts != nil {
+			p.charts = j.opts.Charts.Handler
 		}
-		sock := filepath.Join(dir, socketName(i))
-		r, err := listenRelay(ctx, sock, addr, log)
-		if err != nil {
-			return nil, err
-		}
-		p.relays = append(p.relays, r)
-		if j.asRoot {
-			if err := os.Chown(sock, j.opts.UID, j.opts.GID); err != nil {
-				return nil, fmt.Errorf("chown relay socket: %w", err)
+	} else {
+		for i, addr := range addrs {
+			r, err := listenRelay(ctx, filepath.Join(dir, socketName(i)), addr, log)
+			if err != nil {
+				return nil, err
 			}
+			p.relays = append(p.relays, r)
+			fwdRoutes = append(fwdRoutes, Route{Listen: forwardAddr(i), Socket: jailRun + "/" + socketName(i)})
+		}
+		if j.opts.Charts != nil {
+			ln, err := net.Listen("unix", filepath.Join(dir, chartsSocket))
+			if err != nil {
+				return nil, fmt.Errorf("listen on the chart repository socket: %w", err)
+			}
+			p.serveHTTP(ln, j.opts.Charts.Handler)
+			fwdRoutes = append(fwdRoutes, Route{Listen: chartsAddr, Socket: jailRun + "/" + chartsSocket})
 		}
 	}
 	if spec.Token != "" {
@@ -701,10 +747,22 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		"--perms", "1777", "--size", size, "--tmpfs", "/tmp",
 		"--size", size, "--tmpfs", jailHome,
 		"--dir", jailHome+"/.kube",
+		"--dir", jailHome+"/.config/helm",
+		"--dir", jailHome+"/.cache/helm/repository",
 		"--chdir", jailHome,
 	)
 	if err := addFile(kubeconfig(spec, hosts), "0600", jailHome+"/.kube/config", false); err != nil {
 		return nil, err
+	}
+	if c := j.opts.Charts; c != nil {
+		// The repository is known, and its index is cached: helm search
+		// repo answers at once, as after `helm repo update`.
+		if err := addFile(helmRepositories(c.Name), "0644", jailHome+"/.config/helm/repositories.yaml", false); err != nil {
+			return nil, err
+		}
+		if err := addFile(c.Index, "0644", jailHome+"/.cache/helm/repository/"+c.Name+"-index.yaml", false); err != nil {
+			return nil, err
+		}
 	}
 	if err := addFile([]byte(bashrc), "0644", jailHome+"/.bashrc", false); err != nil {
 		return nil, err
@@ -752,7 +810,7 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		portsGate = 2 + len(p.files)
 	}
 	args = append(args, sealRoot...)
-	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != "", len(addrs), portsGate))
+	args = append(args, "--", "/bin/bash", "--noprofile", "--norc", "-c", j.initScript(script != "", fwdRoutes, portsGate))
 
 	cmd := exec.Command(j.opts.Bwrap, args...)
 	if j.cgroups != nil {
@@ -825,17 +883,17 @@ func (j *Jail) baseArgs() []string {
 }
 
 // initScript runs inside the jail: set the rlimits for everything that
-// follows, wait until kubelab has opened the API ports on fd portsGate or,
-// without one, start the forwarder for clusters and wait until it listens;
-// then the shell.
-func (j *Jail) initScript(script bool, clusters, portsGate int) string {
+// follows, wait until kubelab has opened the jail's ports (fd portsGate)
+// or, without one, start the forwarder for routes and wait until it
+// listens; then the shell.
+func (j *Jail) initScript(script bool, routes []Route, portsGate int) string {
 	l := j.opts.Limits
 	fwd := []string{jailForward}
 	for _, a := range j.opts.Forwarder[1:] {
 		fwd = append(fwd, shellQuote(a))
 	}
-	for i := range clusters {
-		fwd = append(fwd, forwardAddr(i), jailRun+"/"+socketName(i))
+	for _, r := range routes {
+		fwd = append(fwd, r.Listen, r.Socket)
 	}
 	var b strings.Builder
 	// bash counts ulimit -f and -v in KiB.

@@ -204,6 +204,29 @@ n=0; for p in /proc/[0-9]*; do [ "$(readlink $p/exe 2>/dev/null)" = /run/kubelab
 	}
 }
 
+// TestChartRepoInShell: a jail with a chart repository reaches it at
+// 127.0.0.1:8879, and helm's configuration in HOME names it with its index
+// cached; the repository is kubelab's handler, reached through the jail's
+// loopback only.
+func TestChartRepoInShell(t *testing.T) {
+	t.Parallel()
+	opts := jailtest.Options(t)
+	opts.Charts = &jail.ChartRepo{Name: "kubelab", Index: []byte("apiVersion: v1\nentries: {}\n"),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "chart repo saw %s", r.URL.Path) })}
+	j := jailtest.New(t, opts)
+	api := newAPIServer(t)
+	out, err := j.Run(t.Context(), api.spec(t), `curl -s http://127.0.0.1:8879/index.yaml; echo
+grep -c 'url: http://127.0.0.1:8879' ~/.config/helm/repositories.yaml; cat ~/.cache/helm/repository/kubelab-index.yaml`)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"chart repo saw /index.yaml", "1\napiVersion: v1\nentries: {}"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestRunIdentityAndEnvironment(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t)
@@ -521,14 +544,15 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 		return
 	}
 	self := worldReadableCopyOfThisBinary(t)
-	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot)$", "-test.count=1", "-test.v")
+	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot|TestChartRepoInShell)$", "-test.count=1", "-test.v")
 	cmd.Dir = os.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir(),
 		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0]}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") ||
-		!strings.Contains(string(out), "--- PASS: TestAPIPortsWithoutForwarderAsRoot") {
+		!strings.Contains(string(out), "--- PASS: TestAPIPortsWithoutForwarderAsRoot") ||
+		!strings.Contains(string(out), "--- PASS: TestChartRepoInShell") {
 		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
 }
