@@ -69,7 +69,7 @@ func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
 // when the chapter loads rather than when a learner is graded.
 var (
 	objectEnv = sync.OnceValues(func() (*cel.Env, error) {
-		return newEnv(cel.Variable("object", cel.DynType))
+		return newEnv(cel.Variable("object", cel.DynType), helmReleaseLib())
 	})
 	execEnv = sync.OnceValues(func() (*cel.Env, error) {
 		return newEnv(cel.Variable("output", cel.StringType), cel.Variable("stdout", cel.StringType),

@@ -1,7 +1,10 @@
 package grader_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,6 +58,7 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
 	"ConfigMap":  {Version: "v1", Resource: "configmaps"},
 	"Pod":        {Version: "v1", Resource: "pods"},
+	"Secret":     {Version: "v1", Resource: "secrets"},
 }
 
 // apply creates objects from YAML documents in namespace ns.
@@ -488,4 +492,46 @@ func firstWatched(t *testing.T, prog *grader.Program, target grader.Target) []gr
 		t.Errorf("Watch: %v", err)
 	}
 	return r
+}
+
+// TestHelmRelease reads a release as helm stores it (JSON, gzip, base64,
+// in a Secret of type helm.sh/release.v1): which chart, which revision,
+// which values. Any other Secret is an Error that says so.
+func TestHelmRelease(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	rel := `{"name":"web","namespace":"x","version":2,"info":{"status":"deployed"},` +
+		`"chart":{"metadata":{"name":"web","version":"0.2.0","appVersion":"1.27"}},"config":{"replicaCount":2}}`
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(rel))
+	_ = zw.Close()
+	helmEncoded := base64.StdEncoding.EncodeToString(gz.Bytes())
+	s.apply(t, s.ns, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: sh.helm.release.v1.web.v2, labels: {owner: helm, name: web, status: deployed, version: "2"}}
+type: helm.sh/release.v1
+data: {release: %s}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: plain}
+stringData: {a: b}`, base64.StdEncoding.EncodeToString([]byte(helmEncoded))))
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Title: "T", Checks: []labs.Check{
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Secret", Selector: "owner=helm,name=web,status=deployed"}, Match: labs.MatchAny,
+			Expect: "helmRelease(object).chart == 'web' && helmRelease(object).chartVersion == '0.2.0' && " +
+				"helmRelease(object).revision == 2 && helmRelease(object).values.replicaCount == 2"},
+		{Resource: labs.Resource{APIVersion: "v1", Kind: "Secret", Name: "plain"}, Expect: "helmRelease(object).status == 'deployed'"},
+	}}}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	got := prog.Evaluate(t.Context(), s.target)[0].Checks
+	if !got[0].Passed {
+		t.Errorf("the release check failed: %+v", got[0])
+	}
+	if got[1].Passed || !strings.Contains(got[1].Error, `not a Helm release Secret (type "Opaque")`) {
+		t.Errorf("helmRelease of an Opaque Secret: %+v, want an Error naming its type", got[1])
+	}
 }
