@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/kubelab/kubelab/sandbox/podshell"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubelab/kubelab/internal/sysdeps"
+	"github.com/kubelab/kubelab/sandbox/podshell"
 )
 
 // envFlags is a flag.FlagSet whose defaults come from KUBELAB_* variables.
@@ -309,4 +311,20 @@ func parseNets(list string) ([]*net.IPNet, error) {
 		nets = append(nets, n)
 	}
 	return nets, nil
+}
+
+// systemNeeds is what this configuration runs from the host: PostgreSQL's
+// server without --database-url, bubblewrap and the learners' toolbox for
+// local shells.
+func (c *serveConfig) systemNeeds() []sysdeps.Need {
+	var needs []sysdeps.Need
+	for _, n := range sysdeps.Defaults {
+		switch {
+		case n.Package == "postgresql" && c.DatabaseURL != "":
+		case n.Package != "postgresql" && c.Shell != "local":
+		default:
+			needs = append(needs, n)
+		}
+	}
+	return needs
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubelab/kubelab/frontend"
 	"github.com/kubelab/kubelab/internal/labshell"
+	"github.com/kubelab/kubelab/internal/sysdeps"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server"
@@ -41,6 +42,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cat, programs, err := loadCatalog(cfg.LabsDir)
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
+	}
+	if err := sysdeps.Ensure(ctx, sysdeps.Options{Needs: cfg.systemNeeds(), Install: os.Geteuid() == 0, Log: log}); err != nil {
+		return err
 	}
 
 	st, closeStore, err := openStore(ctx, cfg.commonConfig, log)
