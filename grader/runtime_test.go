@@ -26,6 +26,8 @@ import (
 	sbox "github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/kindcluster"
 	"github.com/kubelab/kubelab/sandbox/kindcluster/kindtest"
+
+	"github.com/kubelab/kubelab/internal/kubectl/kubectltest"
 )
 
 // kindEnv is the one kind cluster of the grader's runtime tests.
@@ -392,7 +394,11 @@ func testWatchExec(t *testing.T, env kindEnv) {
 	if first.Passed || first.Checks[1].Detail != `expected: output == 'yes\n'; actual: "cat: /tmp/done: No such file or directory\n"` {
 		t.Fatalf("first result = %+v, want the exec check failing on the missing file", first)
 	}
-	out, err := exec.CommandContext(t.Context(), "kubectl", "--kubeconfig", env.kubeconfig, "-n", ns,
+	kubectl, err := kubectltest.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), kubectl, "--kubeconfig", env.kubeconfig, "-n", ns,
 		"exec", "web", "--", "sh", "-c", "echo yes > /tmp/done").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl exec: %v: %s", err, out)

@@ -9,12 +9,9 @@ import (
 
 	helmcmd "helm.sh/helm/v4/pkg/cmd"
 	helmkube "helm.sh/helm/v4/pkg/kube"
-	"k8s.io/component-base/cli"
-	"k8s.io/component-base/logs"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubelab/kubelab/charts"
+	"github.com/kubelab/kubelab/internal/kubectl"
 	"github.com/kubelab/kubelab/sandbox/jail"
 )
 
@@ -22,25 +19,13 @@ import (
 // it is run as (a learner's jail runs it as kubectl) or by `kubelab NAME`.
 // Each takes its own arguments and returns an exit code.
 var tools = map[string]func(args []string) int{
-	"kubectl": kubectlMain,
+	"kubectl": kubectl.Main,
 	"helm":    helmMain,
 }
 
 // toolNamed is the tool argv0 names, nil for kubelab itself.
 func toolNamed(argv0 string) func([]string) int {
 	return tools[filepath.Base(argv0)]
-}
-
-// kubectlMain is kubectl, of the Kubernetes release the embedded cluster
-// runs (sandbox/simcluster stamps the version for the whole binary).
-func kubectlMain(args []string) int {
-	os.Args = append([]string{"kubectl"}, args...)       // kubectl reads its arguments there
-	logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args)) //nolint:errcheck // as upstream's main
-	command := kubectlcmd.NewDefaultKubectlCommand()
-	if err := cli.RunNoErrOutput(command); err != nil {
-		kubectlutil.CheckErr(err) // prints the error and exits non-zero
-	}
-	return 0
 }
 
 // helmMain is helm, built against the same Kubernetes client as kubectl.

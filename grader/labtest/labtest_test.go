@@ -27,24 +27,30 @@ import (
 	"github.com/kubelab/kubelab/grader/labtest"
 	"github.com/kubelab/kubelab/labs"
 	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
+
+	"github.com/kubelab/kubelab/internal/kubectl/kubectltest"
 )
 
 func TestMain(m *testing.M) { simclustertest.Main(m) }
 
-// kubectlRunner runs scripts with bash and kubectl directly, with only the
-// learner's kubeconfig (the jail is tested on its own).
+// kubectlRunner runs scripts with bash and kubelab's kubectl directly, with
+// only the learner's kubeconfig (the jail is tested on its own).
 type kubectlRunner struct {
 	kubeconfig, home string
 	env              []string
 }
 
 func (r kubectlRunner) Run(ctx context.Context, script string) ([]byte, error) {
+	kubectl, err := kubectltest.Path()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
-	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + r.home, "KUBECONFIG=" + r.kubeconfig}, r.env...)
+	cmd.Env = append([]string{"PATH=" + filepath.Dir(kubectl) + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + r.home, "KUBECONFIG=" + r.kubeconfig}, r.env...)
 	cmd.Dir = r.home
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
 	return out.Bytes(), err
 }
 

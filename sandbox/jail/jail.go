@@ -236,13 +236,14 @@ func New(opts Options) (*Jail, error) {
 	}
 	opts.Tools = tools
 	j.opts = opts
-	kubectl := exec.Command("kubectl", "completion", "bash")
+	var kubectl *exec.Cmd
 	if path, ok := tools["kubectl"]; ok {
-		kubectl.Path = path // run by the name kubectl: Args[0] stays "kubectl"
-	} else if kubectl.Err != nil {
-		kubectl = nil // no kubectl here: no completion
+		// Run by the name kubectl, as the shells run it.
+		kubectl = &exec.Cmd{Path: path, Args: []string{"kubectl", "completion", "bash"}}
+	} else if path, err := exec.LookPath("kubectl"); err == nil {
+		kubectl = exec.Command(path, "completion", "bash")
 	}
-	if kubectl != nil {
+	if kubectl != nil { // else no kubectl here: no completion
 		out, err := kubectl.Output()
 		if err != nil {
 			j.log.Warn("generate kubectl completion", "err", err)
@@ -747,8 +748,6 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 		"--perms", "1777", "--size", size, "--tmpfs", "/tmp",
 		"--size", size, "--tmpfs", jailHome,
 		"--dir", jailHome+"/.kube",
-		"--dir", jailHome+"/.config/helm",
-		"--dir", jailHome+"/.cache/helm/repository",
 		"--chdir", jailHome,
 	)
 	if err := addFile(kubeconfig(spec, hosts), "0600", jailHome+"/.kube/config", false); err != nil {
@@ -757,6 +756,7 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	if c := j.opts.Charts; c != nil {
 		// The repository is known, and its index is cached: helm search
 		// repo answers at once, as after `helm repo update`.
+		args = append(args, "--dir", jailHome+"/.config/helm", "--dir", jailHome+"/.cache/helm/repository")
 		if err := addFile(helmRepositories(c.Name), "0644", jailHome+"/.config/helm/repositories.yaml", false); err != nil {
 			return nil, err
 		}

@@ -547,7 +547,7 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot|TestChartRepoInShell)$", "-test.count=1", "-test.v")
 	cmd.Dir = os.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir(),
-		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0]}
+		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0], jailtest.KubectlEnv + "=" + jailtest.Options(t).Tools["kubectl"]}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") ||

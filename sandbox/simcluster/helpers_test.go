@@ -15,6 +15,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubelab/kubelab/sandbox/simcluster/simclustertest"
+
+	"github.com/kubelab/kubelab/internal/kubectl/kubectltest"
 )
 
 func clientset(t *testing.T) *kubernetes.Clientset {
@@ -26,11 +28,15 @@ func clientset(t *testing.T) *kubernetes.Clientset {
 	return cs
 }
 
-// kubectl runs /usr/bin/kubectl against the admin kubeconfig.
+// kubectl runs kubelab's kubectl against the admin kubeconfig.
 func kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	bin, err := kubectltest.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
 	args = append([]string{"--kubeconfig", simclustertest.Cluster(t).KubeconfigPath()}, args...)
-	out, err := exec.CommandContext(t.Context(), "/usr/bin/kubectl", args...).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), bin, args...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 

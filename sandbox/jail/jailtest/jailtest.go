@@ -11,17 +11,23 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kubelab/kubelab/internal/kubectl/kubectltest"
 	"github.com/kubelab/kubelab/sandbox/jail"
 )
 
 var (
 	dir       string // world-readable: holds the forwarder and the state dir
 	forwarder string
+	kubectl   string // kubelab's kubectl, built alone
 )
 
-// ForwarderEnv names a forwarder that is already built, for a test binary
-// re-run by a test (as another user, say) to use instead of building one.
-const ForwarderEnv = "KUBELAB_JAILTEST_FORWARDER"
+// ForwarderEnv and KubectlEnv name a forwarder and a kubectl already
+// built, for a test binary re-run by a test (as another user, say) to use
+// instead of building them.
+const (
+	ForwarderEnv = "KUBELAB_JAILTEST_FORWARDER"
+	KubectlEnv   = "KUBELAB_JAILTEST_KUBECTL"
+)
 
 // Main is TestMain for a package that starts jails.
 func Main(m *testing.M) {
@@ -58,6 +64,11 @@ func setup() error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
+	if kubectl = os.Getenv(KubectlEnv); kubectl == "" {
+		if kubectl, err = kubectltest.Path(); err != nil {
+			return err
+		}
+	}
 	if forwarder = os.Getenv(ForwarderEnv); forwarder != "" {
 		return nil
 	}
@@ -79,6 +90,7 @@ func Options(t testing.TB) jail.Options {
 	}
 	return jail.Options{
 		Forwarder: []string{forwarder},
+		Tools:     map[string]string{"kubectl": kubectl},
 		StateDir:  filepath.Join(dir, "state"),
 		// Not t.Log: relays may log after the test has ended.
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
