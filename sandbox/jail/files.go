@@ -174,6 +174,16 @@ const bashrc = `# kubelab shell
 # /etc/profile sets PATH anew: kubelab's tools come first again.
 case ":$PATH:" in *:` + jailTools + `:*) ;; *) PATH="` + jailTools + `:$PATH" ;; esac
 alias k=kubectl
+# kns [NAMESPACE] and kctx [CONTEXT]: switch the current context's
+# namespace, or the context; without an argument, list them.
+kns() {
+	if [ $# -eq 0 ]; then kubectl get namespaces -o name | sed 's|^namespace/||'; return; fi
+	kubectl config set-context --current --namespace="$1" >/dev/null && echo "namespace: $1"
+}
+kctx() {
+	if [ $# -eq 0 ]; then kubectl config get-contexts; return; fi
+	kubectl config use-context "$1"
+}
 export KUBECONFIG="$HOME/.kube/config"
 case $- in *i*) ;; *) return ;; esac
 

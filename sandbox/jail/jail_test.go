@@ -138,9 +138,10 @@ kubectl get --raw /primary; echo
 kubectl --context east get --raw /east; echo
 kubectl config use-context west >/dev/null && kubectl get --raw /west; echo
 for port in 6443 6444 6445 6446; do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && echo "open $port" || echo "closed $port"; done
-(exec 3<>/dev/tcp/`+strings.TrimPrefix(stranger.URL, "https://")+`) 2>/dev/null && echo "stranger reached" || echo "stranger unreachable"`)
+(exec 3<>/dev/tcp/`+strings.TrimPrefix(stranger.URL, "https://")+`) 2>/dev/null && echo "stranger reached" || echo "stranger unreachable"
+kctx east >/dev/null && echo "ctx=$(kubectl config current-context)"; kns team-x; echo "ns=$(kubectl config view --minify -o jsonpath='{..namespace}')"`)
 	for _, want := range []string{"east pods pods-other west", "hello from /primary", "hello from /east", "hello from /west",
-		"open 6443", "open 6444", "open 6445", "closed 6446", "stranger unreachable"} {
+		"open 6443", "open 6444", "open 6445", "closed 6446", "stranger unreachable", "ctx=east", "namespace: team-x", "ns=team-x"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
