@@ -57,8 +57,10 @@ type Limits struct {
 	// FileSize caps the size of any file written (RLIMIT_FSIZE, default 64 MiB).
 	// HOME and /tmp are tmpfs, so this also bounds the memory one file takes.
 	FileSize int64
-	// Memory caps each process's address space (RLIMIT_AS, default 2 GiB;
-	// Go programs such as kubectl reserve more than they use).
+	// Memory caps each process's address space (RLIMIT_AS, default 4 GiB:
+	// Go programs reserve more than they use, and the kubelab binary as
+	// kubectl reserves 1.8 GiB before it does anything; at 2 GiB it died
+	// under load). The jail's cgroup bounds what they really use.
 	Memory int64
 	// TmpSize caps each of the jail's writable directories: /tmp, /var/tmp,
 	// /dev/shm and HOME (tmpfs size, default 64 MiB). Everything else the
@@ -81,7 +83,7 @@ func (l *Limits) defaults() {
 		l.FileSize = 64 << 20
 	}
 	if l.Memory == 0 {
-		l.Memory = 2 << 30
+		l.Memory = 4 << 30
 	}
 	if l.TmpSize == 0 {
 		l.TmpSize = 64 << 20
