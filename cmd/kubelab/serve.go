@@ -70,8 +70,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes, MaxGuests: cfg.MaxGuests,
 		PoolSize: poolSizes(cat, cfg.PoolSize, cfg.Sandbox == "kind"),
+		// Namespaces are cheap to keep prepared; whole clusters (kind, or
+		// simulated ones of one's own) are not, so those chapters take a
+		// plain warm cluster and run their setup on it.
 		Prepared: labshell.Prepared(cat, func(ch *labs.Chapter) bool {
-			return !(be.simulated && slices.Contains(ch.Needs, labs.NeedRuntime))
+			return cfg.Sandbox != "kind" && ch.Sandbox != labs.SandboxCluster &&
+				!(be.simulated && slices.Contains(ch.Needs, labs.NeedRuntime))
 		}),
 		Registerer: reg,
 	})
