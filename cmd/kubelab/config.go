@@ -183,7 +183,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.str(&c.WorkspaceImage, "workspace-image", podshell.DefaultImage, "image of the workspace pod for --shell=pod")
 	f.str(&c.KindImage, "kind-image", "", "node image of --sandbox=kind clusters (scripts/kind-up builds one offline); empty: kind's default")
 	f.integer(&c.Nodes, "nodes", 3, "simulated nodes in the embedded cluster")
-	f.integer(&c.PoolSize, "pool-size", 2, "warm sandboxes kept ready per size class")
+	f.integer(&c.PoolSize, "pool-size", 2, "warm sandboxes kept ready per size class, and per namespace chapter with a setup (run ahead)")
 	f.integer(&c.MaxSandboxes, "max-sandboxes", 200, "sandboxes alive at once; further learners queue")
 	f.integer(&c.MaxPerUser, "max-per-user", 3, "sandboxes one learner may hold at once")
 	f.integer(&c.MaxGuests, "max-guest-sandboxes", 0, "sandboxes guests may hold (live and queued) all together; the rest is kept for registered learners; 0: half of --max-sandboxes")
