@@ -24,13 +24,7 @@ import (
 // credential — and nothing beyond it.
 func TestServeLearnerTerminal(t *testing.T) {
 	t.Parallel()
-	p := startKubelab(t, t.TempDir())
-	c := newAPIClient(t, p.url)
-	if code, body := c.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
-		t.Fatalf("guest: %d %s", code, body)
-	}
-	ss := startChapter(t, c, "pods", 60*time.Second)
-	term := openTerminal(t, p, c, ss.ID)
+	ss, term := guestTerminal(t, "pods")
 	// Each probe prints a marker built by the shell, so the echoed command
 	// line never matches it.
 	term.run(`kubectl create configmap probe && kubectl get configmap probe -o jsonpath='{.metadata.namespace}{"\n"}' && echo own-$((40+2))`)
@@ -45,6 +39,19 @@ func TestServeLearnerTerminal(t *testing.T) {
 	term.run(`command -v kubectl; kubectl version >v 2>&1; grep -c -e 'Client Version: ` + simcluster.KubernetesVersion + `' -e 'Server Version: ` +
 		simcluster.KubernetesVersion + `' v; grep -c WARNING v; complete -p kubectl k | grep -c __start_kubectl; echo ver-$((40+5))`)
 	term.waitFor("/opt/kubelab/bin/kubectl\r\n2\r\n0\r\n2\r\nver-45", 30*time.Second)
+}
+
+// guestTerminal starts kubelab, and on it a guest's session of chapter
+// with its terminal open.
+func guestTerminal(t *testing.T, chapter string) (chapterSession, *termConn) {
+	t.Helper()
+	p := startKubelab(t, t.TempDir())
+	c := newAPIClient(t, p.url)
+	if code, body := c.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
+		t.Fatalf("guest: %d %s", code, body)
+	}
+	ss := startChapter(t, c, chapter, 60*time.Second)
+	return ss, openTerminal(t, p, c, ss.ID)
 }
 
 // chapterSession is the API's view of a chapter session.
@@ -197,13 +204,7 @@ func (c *apiClient) doCtx(ctx context.Context, method, path string) (int, []byte
 // learner, offline.
 func TestServeHelm(t *testing.T) {
 	t.Parallel()
-	p := startKubelab(t, t.TempDir())
-	c := newAPIClient(t, p.url)
-	if code, body := c.do("POST", "/api/v1/auth/guest"); code != http.StatusCreated {
-		t.Fatalf("guest: %d %s", code, body)
-	}
-	ss := startChapter(t, c, "replicasets", 60*time.Second)
-	term := openTerminal(t, p, c, ss.ID)
+	_, term := guestTerminal(t, "replicasets")
 	replicas := `kubectl get deployment web -o jsonpath='{.spec.replicas}'; echo`
 	term.run(`command -v helm; helm search repo kubelab | grep -c '^kubelab/'; ` +
 		`helm install web kubelab/web --set replicaCount=2 --wait --timeout 60s >/dev/null 2>&1 && ` + replicas + `; echo inst-$((40+1))`)
