@@ -47,20 +47,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	// The cluster starts while the database does: each takes seconds on
+	// a first start, and neither needs the other.
+	type started struct {
+		be  *backends
+		err error
+	}
+	backendsDone := make(chan started, 1)
+	go func() {
+		be, err := startBackends(ctx, cfg, chapterSpecs(cat), log)
+		backendsDone <- started{be, err}
+	}()
 	st, closeStore, err := openStore(ctx, cfg.commonConfig, log)
+	if err == nil {
+		err = ensureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, stdout, log)
+	}
+	b := <-backendsDone
+	if closeStore != nil {
+		defer closeStore()
+	}
+	if b.be != nil {
+		defer b.be.close()
+	}
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	if err := ensureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, stdout, log); err != nil {
-		return err
+	if b.err != nil {
+		return b.err
 	}
-
-	be, err := startBackends(ctx, cfg, chapterSpecs(cat), log)
-	if err != nil {
-		return err
-	}
-	defer be.close()
+	be := b.be
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
 	reg := prometheus.NewRegistry()
