@@ -422,6 +422,10 @@ func (t *Terminal) run(ctx context.Context) {
 			break
 		}
 	}
+	// The shell ended by itself unless the manager's stop already closed
+	// it: disarm that before t.cancel below fires it, or the reason would
+	// race between the two.
+	stop()
 	_ = t.p.Close()
 	waitErr := t.p.Wait()
 	t.grace.Stop()
