@@ -108,17 +108,7 @@ kubectl get ns/team-a pv/pv-a crd/widgets.example.com --no-headers 2>&1 | wc -l;
 		t.Fatal(err)
 	}
 	_ = p.cmd.Wait()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		res, err := client.Get(cfg.Host + "/readyz")
-		if err != nil {
-			break
-		}
-		res.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("A's cluster still answers 30 s after kubelab was killed")
-		}
-	}
+	waitGone(t, cfg.Host, "A's cluster, after kubelab was killed")
 
 	// Back up without a pool: the learners' clusters stay, the warm one goes.
 	p = startKubelab(t, dir)
@@ -132,6 +122,22 @@ kubectl get ns/team-a pv/pv-a crd/widgets.example.com --no-headers 2>&1 | wc -l;
 		t.Fatalf("end B's session: %d %s", code, body)
 	}
 	waitClusterDirs(t, dir, 1)
+}
+
+// waitGone waits until the API server at host stops answering.
+func waitGone(t *testing.T, host, what string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res, err := client.Get(host + "/readyz")
+		if err != nil {
+			return
+		}
+		res.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still answers 30 s later", what)
+		}
+	}
 }
 
 // waitClusterDirs waits until the data dir holds n learner clusters.
@@ -201,17 +207,7 @@ func TestServeFurtherClusters(t *testing.T) {
 		t.Fatalf("end A's session: %d %s", code, body)
 	}
 	waitClusterDirs(t, dir, 1)
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		res, err := client.Get(staging.Host + "/readyz")
-		if err != nil {
-			break
-		}
-		res.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("A's staging cluster still answers 30 s after the lab ended")
-		}
-	}
+	waitGone(t, staging.Host, "A's staging cluster, after the lab ended")
 }
 
 type taskResult struct {
