@@ -48,21 +48,13 @@ var ErrUnknownTask = errors.New("unknown task")
 // Evaluate grades every task of the chapter against the target, reading the
 // API directly. Checks that cannot be evaluated carry an Error.
 func (p *Program) Evaluate(ctx context.Context, t Target) []TaskResult {
-	memos := apiSources(t)
-	p.prefetch(ctx, t, memos)
+	srcs := apiSources(t)
+	p.prefetch(ctx, t, srcs)
 	out := make([]TaskResult, len(p.tasks))
 	for i, ct := range p.tasks {
-		out[i] = p.evalTask(ctx, t, memoSources(memos), ct)
+		out[i] = p.evalTask(ctx, t, srcs, ct)
 	}
 	return out
-}
-
-func memoSources(memos map[string]*memoSource) sources {
-	s := make(sources, len(memos))
-	for name, m := range memos {
-		s[name] = m
-	}
-	return s
 }
 
 // EvaluateTask grades one task; the error is ErrUnknownTask (wrapped) when the
@@ -72,16 +64,16 @@ func (p *Program) EvaluateTask(ctx context.Context, t Target, taskID string) (Ta
 	if !ok {
 		return TaskResult{}, fmt.Errorf("task %q of chapter %s: %w", taskID, p.chapter, ErrUnknownTask)
 	}
-	return p.evalTask(ctx, t, memoSources(apiSources(t)), ct), nil
+	return p.evalTask(ctx, t, apiSources(t), ct), nil
 }
 
 // prefetch issues the chapter's distinct reads concurrently, so an
 // evaluation costs about one round trip rather than one per object; the
 // checks then read from the memo. Failed reads are retried (and reported)
 // by the checks themselves.
-func (p *Program) prefetch(ctx context.Context, t Target, memos map[string]*memoSource) {
+func (p *Program) prefetch(ctx context.Context, t Target, srcs sources) {
 	type read struct {
-		m        *memoSource
+		m        source
 		gvr      schema.GroupVersionResource
 		ns, name string
 		sel      labels.Selector
@@ -101,7 +93,7 @@ func (p *Program) prefetch(ctx context.Context, t Target, memos map[string]*memo
 			if err != nil {
 				continue
 			}
-			r := read{m: memos[cc.spec.Cluster], gvr: gvr, ns: ns, name: cc.spec.Resource.Name, sel: cc.sel}
+			r := read{m: srcs[cc.spec.Cluster], gvr: gvr, ns: ns, name: cc.spec.Resource.Name, sel: cc.sel}
 			k := cc.spec.Cluster + "|" + gvr.String() + "|" + ns + "|" + r.name
 			if cc.sel != nil {
 				k += "|" + cc.sel.String()

@@ -119,8 +119,8 @@ func (s sources) of(t Target, cc *compiledCheck) (Target, source, error) {
 
 // apiSources read each of t's clusters through the API, remembering what
 // one evaluation read.
-func apiSources(t Target) map[string]*memoSource {
-	m := map[string]*memoSource{"": newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster})}
+func apiSources(t Target) sources {
+	m := sources{"": newMemoSource(apiSource{dyn: t.Dynamic, cluster: t.Cluster})}
 	for name, o := range t.Others {
 		m[name] = newMemoSource(apiSource{dyn: o.Dynamic, cluster: o.Cluster})
 	}
