@@ -29,7 +29,8 @@ func (m *Manager) session(ctx context.Context, r Record) (Session, error) {
 }
 
 // Start starts or resumes owner's live session for the chapter. It returns
-// at once: provisioning (a warm sandbox is claimed, or one is created, and the
+// at once: ready (a sandbox prepared for the chapter was claimed),
+// provisioning (a warm sandbox is claimed, or one is created, and the
 // chapter's setup runs, in the background), queued with its position, or
 // the session already under way. It returns ErrCapacity when owner already
 // holds MaxPerUser sessions, and ErrGuestCapacity when owner is a guest and
@@ -75,8 +76,18 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 		m.m.poolMiss.Inc()
 	}
 	m.wake() // refill the pool
-	m.goProvision(r, src)
-	return toSession(r), nil
+	done := m.goProvision(r, src)
+	if src != fromPrepared {
+		return toSession(r), nil
+	}
+	// A prepared sandbox is a claim away from ready: wait for it, so the
+	// learner's page can open the shell from this answer.
+	select {
+	case <-done:
+		return m.Session(ctx, r.ID)
+	case <-ctx.Done():
+		return toSession(r), nil
+	}
 }
 
 // classOf is the size class of the chapter's sandboxes.

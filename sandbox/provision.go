@@ -42,12 +42,17 @@ func (ch ChapterSpec) poolable() bool {
 
 // goProvision makes r's sandbox in the background: a claim of the warm
 // sandbox r.SandboxID when it comes from the pool, else a create; then the
-// chapter's setup unless it ran already.
-func (m *Manager) goProvision(r Record, src source) {
+// chapter's setup unless it ran already. The channel closes when it is done.
+func (m *Manager) goProvision(r Record, src source) <-chan struct{} {
 	m.mu.Lock()
 	m.local[r.SandboxID] = true
 	m.mu.Unlock()
-	m.goTracked(func() { m.provision(r, src) })
+	done := make(chan struct{})
+	m.goTracked(func() {
+		defer close(done)
+		m.provision(r, src)
+	})
+	return done
 }
 
 // provision makes r's sandbox, runs the chapter's setup and marks the

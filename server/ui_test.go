@@ -340,6 +340,9 @@ func TestUIStartFromWarmPool(t *testing.T) {
 	signupInBrowser(t, u, base, "pool@example.com", "Pat")
 	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
 	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
+	// A learner reads before clicking: by then the page has built the
+	// terminal's screen in its idle time.
+	waitFor(t, u, "the terminal's screen, built ahead", `!!document.querySelector('#terminal .xterm')`, 10*time.Second)
 	deadline := time.Now().Add(60 * time.Second)
 	for ts.srv.sandboxes.PreparedReady(podsChapter) < 1 {
 		if time.Now().After(deadline) {

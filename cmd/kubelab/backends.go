@@ -55,6 +55,12 @@ type backends struct {
 // sandboxes of the most demanding chapter in specs can all fill their quota.
 func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, log *slog.Logger) (_ *backends, err error) {
 	be := &backends{stop: func() {}}
+	// The jails (and kubectl's completion, which they generate) do not
+	// need the cluster: they are made while it starts.
+	var jailsMade sync.WaitGroup
+	var jailsErr error
+	jailsMade.Go(func() { be.jails, jailsErr = newJails(log) })
+	defer jailsMade.Wait()
 	defer func() {
 		if err != nil {
 			be.stop()
@@ -102,9 +108,9 @@ func startBackends(ctx context.Context, cfg *serveConfig, specs []sandbox.Spec, 
 		}
 	}
 
-	be.jails, err = newJails(log)
-	if err != nil {
-		return nil, fmt.Errorf("learner shells and chapter setup: %w", err)
+	jailsMade.Wait()
+	if jailsErr != nil {
+		return nil, fmt.Errorf("learner shells and chapter setup: %w", jailsErr)
 	}
 	if cfg.Shell == "pod" {
 		pods, err := podshell.New(podshell.Options{Config: be.admin, Image: cfg.WorkspaceImage, Log: log})

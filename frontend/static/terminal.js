@@ -7,6 +7,8 @@
 //   term.typeText('kubectl get pods\n');   // run buttons
 //   term.focus(); term.close();
 //
+// prepareScreen(element) builds the screen ahead, while the page is idle.
+//
 // onStatus(state, detail) gets 'connecting', 'connected',
 // 'reconnecting' (detail: when the next try is) and 'closed' (detail: why).
 
@@ -17,6 +19,64 @@ import { WebLinksAddon } from '../vendor/addon-web-links/addon-web-links.mjs';
 const encoder = new TextEncoder();
 const MAX_PENDING = 64 * 1024; // input typed while reconnecting, sent on resume
 const GIVE_UP_AFTER = 10; // failed connection attempts in a row
+
+let spare = null; // a screen built ahead of need: {element, term, fit, dropStyles}
+
+/**
+ * Builds a learner's screen in element while the page is idle, so that
+ * attachTerminal finds it ready: building one (fonts, measuring, the first
+ * render) holds the page's only thread for 50–150 ms, and done on attach
+ * it delays the websocket's first messages by as much.
+ * @param {HTMLElement} element
+ */
+export function prepareScreen(element) {
+  if (spare?.element === element && element.contains(spare.term.element)) return;
+  dropSpare();
+  spare = { element, ...buildScreen(element, {}) };
+  if (element.clientWidth > 0 && element.clientHeight > 0) {
+    try { spare.fit.fit(); } catch { /* not rendered yet */ }
+  }
+}
+
+function dropSpare() {
+  if (!spare) return;
+  spare.term.dispose();
+  spare.dropStyles();
+  spare = null;
+}
+
+// takeScreen returns the spare screen when it suits, a new one otherwise.
+function takeScreen(element, opts) {
+  if (spare?.element === element && !opts.readOnly && !opts.fontSize && element.contains(spare.term.element)) {
+    const s = spare;
+    spare = null;
+    return s;
+  }
+  if (spare?.element === element) dropSpare();
+  element.replaceChildren();
+  return buildScreen(element, opts);
+}
+
+function buildScreen(element, opts) {
+  const readOnly = !!opts.readOnly;
+  const term = new Terminal({
+    cursorBlink: false, // until attached: a prepared screen waits unseen
+    disableStdin: readOnly,
+    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+    fontSize: opts.fontSize || 14,
+    scrollback: 5000,
+    theme: { background: '#1e1e2e', foreground: '#e6e6e6', cursor: '#f5e0dc', selectionBackground: '#585b70' },
+  });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.loadAddon(new WebLinksAddon((ev, uri) => {
+    ev.preventDefault();
+    window.open(uri, '_blank', 'noopener,noreferrer');
+  }));
+  const dropStyles = adoptInlineStyles(element);
+  term.open(element);
+  return { term, fit, dropStyles };
+}
 
 /**
  * Creates a terminal in element and connects it to url (ws: or wss:).
@@ -151,22 +211,8 @@ export function attachTerminal(element, opts) {
   // its screen.
   connect();
 
-  const term = new Terminal({
-    cursorBlink: !readOnly,
-    disableStdin: readOnly,
-    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
-    fontSize: opts.fontSize || 14,
-    scrollback: 5000,
-    theme: { background: '#1e1e2e', foreground: '#e6e6e6', cursor: '#f5e0dc', selectionBackground: '#585b70' },
-  });
-  const fit = new FitAddon();
-  term.loadAddon(fit);
-  term.loadAddon(new WebLinksAddon((ev, uri) => {
-    ev.preventDefault();
-    window.open(uri, '_blank', 'noopener,noreferrer');
-  }));
-  const dropStyles = adoptInlineStyles(element);
-  term.open(element);
+  const { term, fit, dropStyles } = takeScreen(element, opts);
+  term.options.cursorBlink = !readOnly;
 
   // While replay is parsed, xterm.js answers the queries in it (device
   // attributes, cursor position, colours) through onData; those answers

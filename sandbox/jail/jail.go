@@ -246,7 +246,7 @@ func New(opts Options) (*Jail, error) {
 		kubectl = exec.Command(path, "completion", "bash")
 	}
 	if kubectl != nil { // else no kubectl here: no completion
-		out, err := kubectl.Output()
+		out, err := completion(kubectl, opts.StateDir)
 		if err != nil {
 			j.log.Warn("generate kubectl completion", "err", err)
 		}
@@ -980,6 +980,29 @@ var toolName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 // share returns a path to the binary src that the jail can open: bwrap
 // opens it as the jail's unprivileged uid, which cannot pass a private
 // directory (`go run` builds under a 0700 one).
+// completion returns the output of cmd (kubectl's completion script),
+// kept under dir per binary: starting a kubectl costs a start of kubelab a
+// tenth of a second of CPU, the same answer every time for one build.
+func completion(cmd *exec.Cmd, dir string) ([]byte, error) {
+	fi, err := os.Stat(cmd.Path)
+	if err != nil {
+		return nil, err
+	}
+	cached := filepath.Join(dir, fmt.Sprintf("completion-%d-%d.bash", fi.Size(), fi.ModTime().UnixNano()))
+	if out, err := os.ReadFile(cached); err == nil && len(out) > 0 {
+		return out, nil
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return out, err
+	}
+	tmp := cached + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, out, 0o644); err == nil {
+		_ = os.Rename(tmp, cached) // else the next start generates it again
+	}
+	return out, nil
+}
+
 func (j *Jail) share(src, dir string) (string, error) {
 	if !j.asRoot || reachableByOthers(src) {
 		return src, nil

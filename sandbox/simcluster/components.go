@@ -17,8 +17,12 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/embed"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/util/compatibility"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -30,6 +34,9 @@ import (
 	kcmopts "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 	schedapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	schedopts "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	schedulingv1 "k8s.io/kubernetes/pkg/apis/scheduling/v1"
+	rbacrest "k8s.io/kubernetes/pkg/registry/rbac/rest"
+	schedulingrest "k8s.io/kubernetes/pkg/registry/scheduling/rest"
 )
 
 const (
@@ -229,17 +236,85 @@ func (c *Cluster) apiserverOptions() (*kasopts.ServerRunOptions, error) {
 	return s, nil
 }
 
-func (c *Cluster) startAPIServer(ctx context.Context, s *kasopts.ServerRunOptions) error {
+// startAPIServer builds the API server while etcdStarted is pending, then
+// runs it once etcd is up: building needs no etcd, and the two took
+// their time one after the other.
+func (c *Cluster) startAPIServer(ctx context.Context, s *kasopts.ServerRunOptions, etcdStarted <-chan error) error {
+	run, err := c.buildAPIServer(ctx, s)
+	if err := <-etcdStarted; err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	run()
+	return nil
+}
+
+func (c *Cluster) buildAPIServer(ctx context.Context, s *kasopts.ServerRunOptions) (run func(), _ error) {
 	completed, err := s.Complete(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if errs := completed.Validate(); len(errs) != 0 {
-		return utilerrors.NewAggregate(errs)
+		return nil, utilerrors.NewAggregate(errs)
 	}
-	c.run("kube-apiserver", func(ctx context.Context) error {
-		return kasapp.Run(ctx, completed)
-	})
+	// kasapp.Run, but without the hook that adds the system
+	// PriorityClasses: it sleeps a second before its first try, which was a
+	// third of a warm start. ensureSystemPriorityClasses does its job.
+	config, err := kasapp.NewConfig(completed)
+	if err != nil {
+		return nil, err
+	}
+	disabled := config.KubeAPIs.ControlPlane.Generic.DisabledPostStartHooks
+	disabled.Insert(schedulingrest.PostStartHookName)
+	// The RBAC hook, too, waits a second before its first write. Once a
+	// start of this version has written the policy, later starts reconcile
+	// it beside serving.
+	warm := c.state.RBACPolicyOf == KubernetesVersion
+	if warm {
+		disabled.Insert(rbacrest.PostStartHookName)
+	}
+	done, err := config.Complete()
+	if err != nil {
+		return nil, err
+	}
+	chain, err := kasapp.CreateServerChain(done)
+	if err != nil {
+		return nil, err
+	}
+	prepared, err := chain.PrepareRun()
+	if err != nil {
+		return nil, err
+	}
+	_, reconcile, err := rbacrest.RESTStorageProvider{}.PostStartHook()
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		c.run("kube-apiserver", prepared.Run)
+		if warm {
+			c.run("rbac-policy", func(ctx context.Context) error {
+				return reconcile(genericapiserver.PostStartHookContext{LoopbackClientConfig: c.AdminConfig(), Context: ctx})
+			})
+		}
+	}, nil
+}
+
+// ensureSystemPriorityClasses creates system-cluster-critical and
+// system-node-critical where they are missing, as the API server's own
+// hook would.
+func (c *Cluster) ensureSystemPriorityClasses(ctx context.Context) error {
+	cs, err := kubernetes.NewForConfig(c.admin)
+	if err != nil {
+		return fmt.Errorf("system priority classes: %w", err)
+	}
+	for _, pc := range schedulingv1.SystemPriorityClasses() {
+		_, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create priority class %s: %w", pc.Name, err)
+		}
+	}
 	return nil
 }
 

@@ -181,9 +181,6 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kwok: %w", err)
 	}
-	if err := c.startEtcd(ctx); err != nil {
-		return fmt.Errorf("etcd: %w", err)
-	}
 	// Parse every component's flags before the shared component-globals
 	// registry is Set, which may happen only once per process.
 	kas, err := c.apiserverOptions()
@@ -201,11 +198,22 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := setComponentGlobals(); err != nil {
 		return err
 	}
-	if err := c.startAPIServer(ctx, kas); err != nil {
-		return fmt.Errorf("kube-apiserver: %w", err)
+	etcdStarted := make(chan error, 1)
+	go func() { etcdStarted <- c.startEtcd(ctx) }()
+	if err := c.startAPIServer(ctx, kas, etcdStarted); err != nil {
+		return err
 	}
 	if err := c.waitReady(ctx); err != nil {
 		return err
+	}
+	if err := c.ensureSystemPriorityClasses(ctx); err != nil {
+		return err
+	}
+	if c.state.RBACPolicyOf != KubernetesVersion {
+		c.state.RBACPolicyOf = KubernetesVersion
+		if err := c.state.save(c.opts.DataDir); err != nil {
+			return err
+		}
 	}
 	c.readyAfter = time.Since(t0)
 	c.log.Debug("simcluster api server ready", "elapsed", c.readyAfter)
@@ -269,7 +277,12 @@ func (c *Cluster) Ready(ctx context.Context) error {
 func (c *Cluster) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	kas := c.components[len(c.components)-1]
+	var kas *component
+	for _, comp := range c.components {
+		if comp.name == "kube-apiserver" {
+			kas = comp
+		}
+	}
 	var last error
 	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		select {
@@ -461,6 +474,11 @@ type state struct {
 	// pod IPs never repeat those of pods created by an earlier run (kwok's IP
 	// pool lives in memory only).
 	Starts int `json:"starts"`
+	// RBACPolicyOf is the Kubernetes version whose bootstrap RBAC policy
+	// (cluster roles and bindings) a start has finished writing; a later
+	// start of the same version reconciles it in the background instead of
+	// holding readiness for it.
+	RBACPolicyOf string `json:"rbacPolicyOf,omitempty"`
 }
 
 // podCIDR returns this start's pod IP block: a /18 (16k addresses) out of
@@ -500,14 +518,18 @@ func loadState(dir string) (state, error) {
 		*p = np
 		taken[np] = true
 	}
-	b, err = json.MarshalIndent(s, "", "  ")
+	return s, s.save(dir)
+}
+
+func (s state) save(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return s, err
+		return err
 	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return s, fmt.Errorf("write state: %w", err)
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 func portFree(port int) bool {

@@ -80,7 +80,6 @@ export function createTerminalPane({ session, onClosed }) {
       return;
     }
     if (token !== termToken) return;
-    termHost.replaceChildren();
     const url = new URL(`/api/v1/sessions/${encodeURIComponent(s.id)}/terminal`, location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     try {
@@ -94,7 +93,16 @@ export function createTerminalPane({ session, onClosed }) {
     }
   }
 
+  // prepare builds an unattached screen while the page is idle.
+  function prepare() {
+    loadTerminalModule().then((mod) => {
+      const idle = window.requestIdleCallback || ((f) => setTimeout(f, 50));
+      idle(() => { if (!term) mod.prepareScreen(termHost); });
+    }).catch(() => {});
+  }
+
   function close() {
+    const had = !!term;
     termToken++;
     termReady = false;
     if (term) {
@@ -107,6 +115,7 @@ export function createTerminalPane({ session, onClosed }) {
     termStatus.dataset.state = '';
     $('.text', termStatus).textContent = 'Not connected';
     reconnect.hidden = true;
+    if (had) prepare();
   }
 
   function focus() {
@@ -134,9 +143,7 @@ export function createTerminalPane({ session, onClosed }) {
     typeText(text) {
       return term.typeText(text) !== false;
     },
-    /** Loads the terminal code early: it is needed as soon as a sandbox is ready. */
-    preload() {
-      loadTerminalModule().catch(() => {});
-    },
+    /** Loads the terminal code and builds its screen early: both are needed as soon as a sandbox is ready. */
+    preload: prepare,
   };
 }
