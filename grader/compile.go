@@ -41,14 +41,20 @@ const (
 )
 
 // newEnv makes a CEL environment with the given variables, the Kubernetes
-// CEL libraries (lists, regex, URLs, quantities, IPs, CIDRs, formats, semver)
-// and the cel-go string extensions.
+// CEL libraries (lists, regex, URLs, quantities, IPs, CIDRs, formats, semver),
+// optional types (`object.?spec.?replicas.orValue(1)`) and the cel-go
+// extensions for strings, base64 (`base64.decode`), sets and math. List
+// literals may mix types (`actual: "[object.spec.replicas, object.status]"`).
 func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
 	e, err := cel.NewEnv(append(vars,
-		cel.HomogeneousAggregateLiterals(),
+		cel.OptionalTypes(),
 		cel.EagerlyValidateDeclarations(true),
 		cel.DefaultUTCTimeZone(true),
 		ext.Strings(ext.StringsVersion(2)),
+		ext.Encoders(),
+		ext.Lists(ext.ListsVersion(2)),
+		ext.Sets(),
+		ext.Math(),
 		library.Lists(),
 		library.Regex(),
 		library.URLs(),
@@ -84,6 +90,21 @@ var (
 	})
 )
 
+// withEnv is objectEnv with a check's with bindings, each a list of objects.
+func withEnv(with []labs.Binding) func() (*cel.Env, error) {
+	return func() (*cel.Env, error) {
+		base, err := objectEnv()
+		if err != nil {
+			return nil, err
+		}
+		vars := make([]cel.EnvOption, 0, len(with))
+		for _, b := range with {
+			vars = append(vars, cel.Variable(b.Name, cel.ListType(cel.DynType)))
+		}
+		return base.Extend(vars...)
+	}
+}
+
 // checkSource is where a check's values come from.
 type checkSource int
 
@@ -118,6 +139,15 @@ type compiledCheck struct {
 	// side of a top-level comparison in expect).
 	actualText string
 	timeout    time.Duration // exec and probe: the bound of the command or the probe
+	with       []binding     // resource checks: other objects, as lists
+}
+
+// binding is one with variable of a resource check, compiled.
+type binding struct {
+	name string
+	spec labs.Resource
+	gvk  schema.GroupVersionKind
+	sel  labels.Selector // nil when it names one object
 }
 
 // CompileCheck validates one check: its source (resource, exec or probe),
@@ -154,9 +184,18 @@ func compileCheck(c labs.Check) (*compiledCheck, error) {
 		}
 	default:
 		errs = append(errs, cc.compileResource(c)...)
+		if len(c.With) > 0 {
+			env = withEnv(c.With)
+		}
 	}
 	if cc.source != fromResource && (c.Match != "" && c.Match != labs.MatchAll || c.Min != nil || c.Max != nil) {
 		errs = append(errs, errors.New("match, min and max apply only to resource checks"))
+	}
+	if cc.source != fromResource && len(c.With) > 0 {
+		errs = append(errs, errors.New("with applies only to resource checks"))
+	}
+	if c.Within < 0 || c.Within > labs.MaxWithin {
+		errs = append(errs, fmt.Errorf("within %s must be positive and at most %s", c.Within, labs.MaxWithin))
 	}
 	if cc.expectText == "" {
 		cc.expectText = defaultExpect[cc.source]
@@ -217,8 +256,30 @@ func (cc *compiledCheck) compileResource(c labs.Check) []error {
 		}
 		cc.sel = sel
 	}
+	seen := map[string]bool{"object": true}
+	for _, b := range c.With {
+		if seen[b.Name] {
+			errs = append(errs, fmt.Errorf("with %s: the name is taken", b.Name))
+		}
+		seen[b.Name] = true
+		cb := binding{name: b.Name, spec: b.Resource}
+		gv, err := schema.ParseGroupVersion(b.Resource.APIVersion)
+		if err != nil || b.Resource.Kind == "" {
+			errs = append(errs, fmt.Errorf("with %s: want apiVersion and kind", b.Name))
+		}
+		cb.gvk = gv.WithKind(b.Resource.Kind)
+		switch {
+		case b.Resource.Name != "" && b.Resource.Selector != "":
+			errs = append(errs, fmt.Errorf("with %s: name and selector are exclusive", b.Name))
+		case b.Resource.Name == "":
+			if cb.sel, err = labels.Parse(b.Resource.Selector); err != nil {
+				errs = append(errs, fmt.Errorf("with %s: selector %q: %w", b.Name, b.Resource.Selector, err))
+			}
+		}
+		cc.with = append(cc.with, cb)
+	}
 	switch c.Match {
-	case "", labs.MatchAll, labs.MatchAny:
+	case "", labs.MatchAll, labs.MatchAny, labs.MatchNone:
 		if c.Min != nil || c.Max != nil {
 			errs = append(errs, fmt.Errorf("min and max apply only to match %q", labs.MatchCount))
 		}
@@ -233,7 +294,7 @@ func (cc *compiledCheck) compileResource(c labs.Check) []error {
 			errs = append(errs, fmt.Errorf("min %d is greater than max %d", *c.Min, *c.Max))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("match %q: want %q, %q or %q", c.Match, labs.MatchAll, labs.MatchAny, labs.MatchCount))
+		errs = append(errs, fmt.Errorf("match %q: want %q, %q, %q or %q", c.Match, labs.MatchAll, labs.MatchAny, labs.MatchCount, labs.MatchNone))
 	}
 	return errs
 }

@@ -40,7 +40,7 @@ func TestCompileCheckErrors(t *testing.T) {
 		{"bad apiVersion", labs.Check{Resource: labs.Resource{APIVersion: "a/b/c", Kind: "Pod"}}, `resource.apiVersion "a/b/c"`},
 		{"name and selector", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Name: "a", Selector: "b=c"}}, "resource.name and resource.selector are exclusive"},
 		{"bad selector", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "app in (web"}}, `resource.selector "app in (web"`},
-		{"unknown match", labs.Check{Resource: pod, Match: "most"}, `match "most": want "all", "any" or "count"`},
+		{"unknown match", labs.Check{Resource: pod, Match: "most"}, `match "most": want "all", "any", "count" or "none"`},
 		{"count without bounds", labs.Check{Resource: pod, Match: labs.MatchCount}, `match "count" needs min, max or both`},
 		{"min above max", labs.Check{Resource: pod, Match: labs.MatchCount, Min: intp(3), Max: intp(1)}, "min 3 is greater than max 1"},
 		{"negative", labs.Check{Resource: pod, Match: labs.MatchCount, Min: intp(-1)}, "min and max must not be negative"},
@@ -119,7 +119,9 @@ func TestExpressions(t *testing.T) {
 	t.Parallel()
 	deploy := map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "web", "labels": map[string]any{"app": "web"}},
+		"metadata": map[string]any{"name": "web", "labels": map[string]any{"app": "web"},
+			// A Secret's way of holding values: base64, one with the newline echo adds.
+			"annotations": map[string]any{"with-newline": "czNjcjN0Cg==", "plain": "czNjcjN0"}},
 		"spec": map[string]any{
 			"replicas": int64(2),
 			"template": map[string]any{"spec": map[string]any{"containers": []any{
@@ -145,6 +147,16 @@ func TestExpressions(t *testing.T) {
 		{name: "lists", expect: "object.spec.template.spec.containers.map(c, c.name).indexOf('nginx') == 0", wantOK: true},
 		{name: "labels map", expect: "object.metadata.labels['app'] == 'web'", wantOK: true},
 		{name: "map value actual", expect: "object.metadata.labels == {'app': 'api'}", wantActual: `{"app":"web"}`},
+		{name: "optional field absent", expect: "object.spec.?paused.orValue(false) == false", wantOK: true},
+		{name: "optional chain", expect: "object.?status.?readyReplicas.orValue(0) == 2", wantActual: "0"},
+		{name: "optional map key", expect: "object.metadata.?labels[?'tier'].orValue('none') == 'none'", wantOK: true},
+		{name: "base64 decode", expect: "string(base64.decode(object.metadata.annotations.plain)) == 's3cr3t'", wantOK: true},
+		{name: "base64 keeps the newline", expect: "string(base64.decode(object.metadata.annotations['with-newline'])) == 's3cr3t'", wantActual: "\"s3cr3t\\n\""},
+		{name: "base64 trimmed", expect: "string(base64.decode(object.metadata.annotations['with-newline'])).trim() == 's3cr3t'", wantOK: true},
+		{name: "sets", expect: "sets.contains(object.spec.template.spec.containers.map(c, c.name), ['nginx'])", wantOK: true},
+		{name: "math", expect: "math.greatest(object.spec.replicas, 5) == 5", wantOK: true},
+		{name: "sorted", expect: "object.spec.template.spec.containers.map(c, c.name).sort() == ['nginx']", wantOK: true},
+		{name: "mixed list actual", expect: "object.spec.replicas == 3", actual: "[object.spec.replicas, object.metadata.name]", wantActual: `[2,"web"]`},
 		{name: "dyn non-bool is a runtime error", expect: "object.spec.replicas", wantErr: "expect gave int, not a bool"},
 		{name: "runtime error", expect: "object.spec.replicas / 0 == 1", wantErr: "division by zero"},
 		{name: "cost limit", expect: "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, a+b+c+d+e+f > 0))))))", wantErr: "operation cancelled: actual cost limit exceeded"},
@@ -156,7 +168,7 @@ func TestExpressions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("compile: %v", err)
 			}
-			ok, actual, err := cc.evalObject(t.Context(), &unstructured.Unstructured{Object: deploy})
+			ok, actual, err := cc.evalObject(t.Context(), &unstructured.Unstructured{Object: deploy}, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("evaluate error = %v, want %q", err, tt.wantErr)

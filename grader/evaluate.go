@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -201,30 +202,36 @@ func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) Che
 		return fail(err)
 	}
 	kind := cc.spec.Resource.Kind
-	var objs []*unstructured.Unstructured
-	if name := cc.spec.Resource.Name; name != "" {
-		obj, err := src.get(ctx, gvr, ns, name)
+	objs, err := selectObjects(ctx, src, gvr, ns, cc.spec.Resource.Name, cc.sel)
+	if err != nil {
+		return fail(err)
+	}
+	if cc.spec.Resource.Name != "" && len(objs) == 0 && cc.spec.Match != labs.MatchNone {
+		res.Detail = fmt.Sprintf("no %s %q%s", kind, cc.spec.Resource.Name, inNamespace(ns))
+		return res
+	}
+	vars := map[string]any{}
+	for _, b := range cc.with {
+		bgvr, bns, err := t.locate(b.spec.Namespace, b.gvk)
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("with %s: %w", b.name, err))
 		}
-		if obj == nil {
-			res.Detail = fmt.Sprintf("no %s %q%s", kind, name, inNamespace(ns))
-			return res
-		}
-		objs = []*unstructured.Unstructured{obj}
-	} else {
-		objs, err = src.list(ctx, gvr, ns, cc.sel)
+		bound, err := selectObjects(ctx, src, bgvr, bns, b.spec.Name, b.sel)
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("with %s: %w", b.name, err))
 		}
-		sort.Slice(objs, func(i, j int) bool { return objs[i].GetName() < objs[j].GetName() })
+		list := make([]any, len(bound))
+		for i, o := range bound {
+			list[i] = o.Object
+		}
+		vars[b.name] = list
 	}
 
 	matched := 0
 	var firstMiss *unstructured.Unstructured
 	var firstMissActual string
 	for _, obj := range objs {
-		ok, actual, err := cc.evalObject(ctx, obj)
+		ok, actual, err := cc.evalObject(ctx, obj, vars)
 		if err != nil {
 			return fail(fmt.Errorf("%s %q: %w", kind, obj.GetName(), err))
 		}
@@ -259,6 +266,25 @@ func evalCheck(ctx context.Context, t Target, src source, cc *compiledCheck) Che
 			res.Detail = fmt.Sprintf("%d of %d %s match (want %s)", matched, n, kindPlural(kind), bounds(cc.spec.Min, cc.spec.Max))
 			if n == 0 {
 				res.Detail = fmt.Sprintf("no %s (want %s)", what, bounds(cc.spec.Min, cc.spec.Max))
+			}
+		}
+	case labs.MatchNone:
+		res.Passed = matched == 0
+		if !res.Passed {
+			var first *unstructured.Unstructured
+			for _, obj := range objs {
+				if ok, _, _ := cc.evalObject(ctx, obj, vars); ok {
+					first = obj
+					break
+				}
+			}
+			switch {
+			case cc.expect == nil && cc.spec.Resource.Name != "":
+				res.Detail = fmt.Sprintf("%s %q exists%s (want none)", kind, first.GetName(), inNamespace(ns))
+			case cc.expect == nil:
+				res.Detail = fmt.Sprintf("%d %s exist (want none): %s %q first", matched, what, kind, first.GetName())
+			default:
+				res.Detail = fmt.Sprintf("%d of %d %s match %s (want none): %s %q first", matched, n, kindPlural(kind), cc.expectText, kind, first.GetName())
 			}
 		}
 	default: // labs.MatchAll
@@ -311,11 +337,33 @@ func bounds(minV, maxV *int) string {
 
 // evalObject evaluates expect on one object. actual is the rendered actual
 // side, computed only when expect does not hold.
-func (cc *compiledCheck) evalObject(ctx context.Context, obj *unstructured.Unstructured) (bool, string, error) {
+// vars holds the check's with bindings.
+func (cc *compiledCheck) evalObject(ctx context.Context, obj *unstructured.Unstructured, vars map[string]any) (bool, string, error) {
 	if cc.expect == nil {
 		return true, "", nil
 	}
-	return cc.evalVars(ctx, map[string]any{"object": obj.Object}, nil)
+	all := make(map[string]any, len(vars)+1)
+	maps.Copy(all, vars)
+	all["object"] = obj.Object
+	return cc.evalVars(ctx, all, nil)
+}
+
+// selectObjects reads the object named name (none or one) or the objects
+// sel selects, sorted by name.
+func selectObjects(ctx context.Context, src source, gvr schema.GroupVersionResource, ns, name string, sel labels.Selector) ([]*unstructured.Unstructured, error) {
+	if name != "" {
+		obj, err := src.get(ctx, gvr, ns, name)
+		if err != nil || obj == nil {
+			return nil, err
+		}
+		return []*unstructured.Unstructured{obj}, nil
+	}
+	objs, err := src.list(ctx, gvr, ns, sel)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].GetName() < objs[j].GetName() })
+	return objs, nil
 }
 
 // evalVars evaluates expect over vars. When it does not hold, actual is the

@@ -55,10 +55,11 @@ func newSandboxWithConfig(t testing.TB, cfg *rest.Config) sandbox {
 }
 
 var gvrs = map[string]schema.GroupVersionResource{
-	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
-	"ConfigMap":  {Version: "v1", Resource: "configmaps"},
-	"Pod":        {Version: "v1", Resource: "pods"},
-	"Secret":     {Version: "v1", Resource: "secrets"},
+	"Deployment":    {Group: "apps", Version: "v1", Resource: "deployments"},
+	"ConfigMap":     {Version: "v1", Resource: "configmaps"},
+	"Pod":           {Version: "v1", Resource: "pods"},
+	"Secret":        {Version: "v1", Resource: "secrets"},
+	"ResourceQuota": {Version: "v1", Resource: "resourcequotas"},
 }
 
 // apply creates objects from YAML documents in namespace ns.
@@ -105,6 +106,7 @@ func TestCheckKinds(t *testing.T) {
 	s := newSandbox(t)
 	s.apply(t, s.ns, objects)
 	s.apply(t, s.dev, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: dev}")
+	s.apply(t, s.ns, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: answers}\ndata: {front: \"3\", nginx: \"1\"}")
 
 	deploy := labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
 	front := labs.Resource{APIVersion: "v1", Kind: "Pod", Selector: "tier=front"}
@@ -147,6 +149,32 @@ func TestCheckKinds(t *testing.T) {
 			grader.CheckResult{Error: `the sandbox has no namespace "kube-system"`}},
 		{"cluster-scoped kind", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Namespace", Name: s.ns}},
 			grader.CheckResult{Error: "kind Namespace is cluster-scoped; checks read only the sandbox's namespaces (a chapter with sandbox: cluster can read it)"}},
+		{"absent passes", labs.Check{Resource: labs.Resource{APIVersion: "apps/v1", Kind: "Deployment", Name: "api"}, Match: labs.MatchNone}, grader.CheckResult{Passed: true}},
+		{"absent fails while it exists", labs.Check{Resource: deploy, Match: labs.MatchNone},
+			grader.CheckResult{Detail: fmt.Sprintf(`Deployment "web" exists in namespace %s (want none)`, s.ns)}},
+		{"none of a selection", labs.Check{Resource: front, Match: labs.MatchNone, Expect: "object.spec.containers[0].image == 'nginx:1.21'"}, grader.CheckResult{Passed: true}},
+		{"none fails on a match", labs.Check{Resource: front, Match: labs.MatchNone, Expect: nginx},
+			grader.CheckResult{Detail: `2 of 3 Pods match ` + nginx + ` (want none): Pod "a" first`}},
+		{"with: across objects", labs.Check{Resource: deploy, With: []labs.Binding{{Name: "pods", Resource: front}},
+			Expect: "object.spec.replicas == pods.size() - 1"}, grader.CheckResult{Passed: true}},
+		{"with: an answer against the truth", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "answers"},
+			With:   []labs.Binding{{Name: "pods", Resource: front}},
+			Expect: "object.data.?front.orValue('') == string(pods.size()) && object.data.nginx == string(pods.filter(p, p.spec.containers[0].image == 'nginx:1.27').size())"},
+			grader.CheckResult{Passed: true}},
+		{"with: a wrong answer", labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "answers"},
+			With:   []labs.Binding{{Name: "pods", Resource: labs.Resource{APIVersion: "v1", Kind: "Pod"}}},
+			Expect: "object.data.nginx == string(pods.filter(p, p.spec.containers[0].image.startsWith('nginx')).size())"},
+			grader.CheckResult{Detail: `expected: object.data.nginx == string(pods.filter(p, p.spec.containers[0].image.startsWith('nginx')).size()); actual: "1"`}},
+		{"with: one named object, missing, is an empty list", labs.Check{Resource: deploy,
+			With: []labs.Binding{{Name: "svc", Resource: labs.Resource{APIVersion: "v1", Kind: "Service", Name: "web"}}}, Expect: "svc.size() == 0"},
+			grader.CheckResult{Passed: true}},
+		{"with: in another namespace", labs.Check{Resource: deploy,
+			With:   []labs.Binding{{Name: "settings", Resource: labs.Resource{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: "dev"}}},
+			Expect: "settings[0].data.mode == 'dev'"}, grader.CheckResult{Passed: true}},
+		{"with: cluster-scoped refused", labs.Check{Resource: deploy,
+			With: []labs.Binding{{Name: "nodes", Resource: labs.Resource{APIVersion: "v1", Kind: "Node"}}}, Expect: "nodes.size() > 0"},
+			grader.CheckResult{Error: "with nodes: kind Node is cluster-scoped; checks read only the sandbox's namespaces (a chapter with sandbox: cluster can read it)"}},
+		{"how it was made", labs.Check{Resource: deploy, Expect: "object.metadata.managedFields.exists(f, f.manager != '' && f.operation == 'Update')"}, grader.CheckResult{Passed: true}},
 		{"runtime error", labs.Check{Resource: deploy, Expect: "object.spec.replicas / 0 == 1"},
 			grader.CheckResult{Error: `Deployment "web": evaluate expect: division by zero`}},
 		{"non-bool result", labs.Check{Resource: deploy, Expect: "object.spec.replicas"},
@@ -534,4 +562,33 @@ stringData: {a: b}`, base64.StdEncoding.EncodeToString([]byte(helmEncoded))))
 	if got[1].Passed || !strings.Contains(got[1].Error, `not a Helm release Secret (type "Opaque")`) {
 		t.Errorf("helmRelease of an Opaque Secret: %+v, want an Error naming its type", got[1])
 	}
+}
+
+// TestEventsAsEvidence: a check reads Events (reason, message, the object
+// they are about), so a task can ask for what only an Event shows — here a
+// quota refusing a ReplicaSet's Pods.
+func TestEventsAsEvidence(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	check := labs.Check{Resource: labs.Resource{APIVersion: "v1", Kind: "Event"}, Match: labs.MatchAny,
+		Expect: "object.reason == 'FailedCreate' && object.involvedObject.kind == 'ReplicaSet' && object.message.contains('exceeded quota')"}
+	ch := &labs.Chapter{ID: "c", Tasks: []*labs.Task{{ID: "t", Title: "T", Points: 1, Checks: []labs.Check{check}}}}
+	prog, err := grader.Compile(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := prog.Evaluate(t.Context(), s.target)[0]; r.Passed {
+		t.Fatalf("passed before anything was refused: %+v", r)
+	}
+	s.apply(t, s.ns, "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: no-pods}\nspec: {hard: {pods: \"0\"}}")
+	s.apply(t, s.ns, objects[:strings.Index(objects, "\n---\n")]) // the Deployment web
+	var last grader.TaskResult
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if last = prog.Evaluate(t.Context(), s.target)[0]; last.Passed {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no FailedCreate event seen: %+v", last.Checks)
 }

@@ -207,11 +207,18 @@ func (p *Program) startInformers(ctx context.Context, t Target, changed func(tas
 			if err != nil {
 				continue
 			}
-			k := watchKey{cc.spec.Cluster, gvr, ns}
-			if affects[k] == nil {
-				affects[k] = map[int]bool{}
+			affect := func(k watchKey) {
+				if affects[k] == nil {
+					affects[k] = map[int]bool{}
+				}
+				affects[k][i] = true
 			}
-			affects[k][i] = true
+			affect(watchKey{cc.spec.Cluster, gvr, ns})
+			for _, b := range cc.with { // a change of a bound object matters too
+				if bgvr, bns, err := tc.locate(b.spec.Namespace, b.gvk); err == nil {
+					affect(watchKey{cc.spec.Cluster, bgvr, bns})
+				}
+			}
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -84,6 +84,7 @@ const (
 	MatchAll   = "all"   // at least one object selected, and expect holds for every one
 	MatchAny   = "any"   // expect holds for at least one selected object
 	MatchCount = "count" // the number of objects for which expect holds is within [Min, Max]
+	MatchNone  = "none"  // expect holds for no selected object (none selected passes: "absent")
 )
 
 // Check is one graded condition, evaluated by the grader. It has exactly one
@@ -94,7 +95,7 @@ type Check struct {
 	Resource Resource // the zero value when Exec or Probe is set
 	Exec     *Exec
 	Probe    *Probe
-	Match    string // resource only: MatchAll (default), MatchAny or MatchCount
+	Match    string // resource only: MatchAll (default), MatchAny, MatchCount or MatchNone
 	Min, Max *int   // bounds for MatchCount; nil means unbounded
 	// Expect is a CEL boolean over the source's variables (`object`; exec:
 	// output, stdout, stderr, exitCode; probe http: status, body, error; probe
@@ -111,6 +112,13 @@ type Check struct {
 	// Cluster names the cluster the check reads, one of Chapter.Clusters;
 	// empty means the primary one.
 	Cluster string
+	// With binds other objects (resource checks only) as CEL lists, for
+	// checks across objects and answers checked against the truth.
+	With []Binding
+	// Within is how long the state may take to converge after the
+	// learner's action; `labs test` waits that long for the check to
+	// pass. Zero: the default wait.
+	Within time.Duration
 
 	File string // source position, for error messages
 	Line int
@@ -124,6 +132,16 @@ type Resource struct {
 	Selector   string // a label selector, e.g. "app=web"
 	Namespace  string // logical name of one of Chapter.Namespaces; empty means the primary namespace
 }
+
+// Binding names the objects one variable of a check's CEL holds: a list
+// of every object Resource selects (by name: none or one).
+type Binding struct {
+	Name     string // a CEL identifier, not "object"
+	Resource Resource
+}
+
+// MaxWithin bounds a check's within.
+const MaxWithin = 5 * time.Minute
 
 // Limits of the exec and probe checks' timeouts.
 const (

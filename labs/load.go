@@ -503,7 +503,7 @@ func (l *loader) checkHint(ch *Chapter, f yamlFile, n *yaml.Node, where string, 
 // check validates one check; ok is false if it is too broken to compile.
 func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Check, bool) {
 	c := Check{File: f.name, Line: n.Line}
-	kv := f.fields(n, where, "check", "resource", "exec", "probe", "match", "min", "max", "expect", "actual", "message", "precondition", "cluster")
+	kv := f.fields(n, where, "check", "resource", "exec", "probe", "match", "min", "max", "expect", "actual", "message", "precondition", "cluster", "with", "within")
 	if n.Kind != yaml.MappingNode {
 		return c, false
 	}
@@ -540,8 +540,9 @@ func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Che
 	}
 	if kv["resource"].key != nil || len(sources) == 0 {
 		l.match(f, n, kv, &c, where)
+		c.With = l.with(ch, f, kv["with"], where)
 	} else {
-		for _, name := range []string{"match", "min", "max"} {
+		for _, name := range []string{"match", "min", "max", "with"} {
 			if fl := kv[name]; fl.key != nil {
 				f.add(fl.key, "%s%s applies only to resource checks", where, name)
 			}
@@ -551,6 +552,9 @@ func (l *loader) check(ch *Chapter, f yamlFile, n *yaml.Node, where string) (Che
 	c.Actual = f.str(kv["actual"], where)
 	c.Message = strings.TrimSpace(f.str(kv["message"], where))
 	c.Precondition = f.boolean(kv["precondition"], where)
+	if fl := kv["within"]; fl.key != nil {
+		c.Within = l.within(f, fl, where)
+	}
 	if fl := kv["cluster"]; fl.key != nil {
 		c.Cluster = f.str(fl, where)
 		if !slices.Contains(ch.Clusters, c.Cluster) {
@@ -574,8 +578,8 @@ func (l *loader) match(f yamlFile, n *yaml.Node, kv map[string]field, c *Check, 
 	c.Match = MatchAll
 	if fl := kv["match"]; fl.key != nil {
 		c.Match = f.str(fl, where)
-		if !slices.Contains([]string{MatchAll, MatchAny, MatchCount}, c.Match) {
-			f.add(fl.value, "%smatch %q must be all, any or count", where, c.Match)
+		if !slices.Contains([]string{MatchAll, MatchAny, MatchCount, MatchNone}, c.Match) {
+			f.add(fl.value, "%smatch %q must be all, any, count or none", where, c.Match)
 		}
 	}
 	for _, bound := range []struct {
@@ -605,6 +609,57 @@ func (l *loader) match(f yamlFile, n *yaml.Node, kv map[string]field, c *Check, 
 			f.add(kv["max"].value, "%smin %d is greater than max %d", where, *c.Min, *c.Max)
 		}
 	}
+}
+
+// celIdent is a name a with binding may take.
+var celIdent = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]*$`)
+
+// celReserved are CEL's reserved words and the names a check's CEL
+// already has.
+var celReserved = []string{"object", "true", "false", "null", "in", "as", "break", "const", "continue", "else",
+	"for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+	"has", "dyn", "int", "uint", "double", "bool", "string", "bytes", "list", "map", "type", "base64", "math",
+	"sets", "strings", "optional"}
+
+// with validates a check's bindings: name → resource, each a list of
+// objects in the check's CEL.
+func (l *loader) with(ch *Chapter, f yamlFile, fl field, where string) []Binding {
+	if fl.key == nil {
+		return nil
+	}
+	if fl.value.Kind != yaml.MappingNode || len(fl.value.Content) == 0 {
+		f.add(fl.key, "%swith must map names to resources, e.g. with: {pods: {apiVersion: v1, kind: Pod, selector: app=web}}", where)
+		return nil
+	}
+	var out []Binding
+	for i := 0; i+1 < len(fl.value.Content); i += 2 {
+		k, v := fl.value.Content[i], fl.value.Content[i+1]
+		b := Binding{Name: k.Value}
+		switch {
+		case !celIdent.MatchString(b.Name):
+			f.add(k, "%swith name %q must be a lowercase identifier such as pods or nodes", where, b.Name)
+		case slices.Contains(celReserved, b.Name):
+			f.add(k, "%swith name %q is taken in CEL: choose another", where, b.Name)
+		}
+		l.resource(ch, f, field{key: k, value: v}, &b.Resource, fmt.Sprintf("%swith %s: ", where, b.Name))
+		out = append(out, b)
+	}
+	return out
+}
+
+// within parses a check's convergence bound, in (0, MaxWithin].
+func (l *loader) within(f yamlFile, fl field, where string) time.Duration {
+	s := f.str(fl, where)
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		f.add(fl.value, "%swithin %q must be a duration such as 30s", where, s)
+	case d <= 0:
+		f.add(fl.value, "%swithin %q must be positive", where, s)
+	case d > MaxWithin:
+		f.add(fl.value, "%swithin %q is longer than the maximum %s", where, s, MaxWithin)
+	}
+	return d
 }
 
 // resource validates a check's resource: which objects it selects.

@@ -307,7 +307,7 @@ id: again
 				`01-pods/tasks.yaml:12: task "hello" check 7: unknown field "labels"`,
 				`01-pods/tasks.yaml:12: task "hello" check 7: resource apiVersion is required`,
 				`01-pods/tasks.yaml:12: task "hello" check 7: resource kind is required`,
-				`01-pods/tasks.yaml:14: task "hello" check 8: match "some" must be all, any or count`,
+				`01-pods/tasks.yaml:14: task "hello" check 8: match "some" must be all, any, count or none`,
 				`01-pods/tasks.yaml:16: task "hello" check 9: min is only allowed with match: count`,
 				`01-pods/tasks.yaml:17: task "hello" check 10: match count needs min or max`,
 				`01-pods/tasks.yaml:22: task "hello" check 11: min 3 is greater than max 2`,
@@ -317,6 +317,37 @@ id: again
 				`01-pods/tasks.yaml:28: task "hello" check 13: unknown field "expected"`,
 				`01-pods/tasks.yaml:29: task "hello" check 14: compile expect: ERROR: <input>:1:1: undeclared reference to 'nope'`,
 				`01-pods/tasks.yaml:31: task "hello" check 15: check must be a mapping`,
+			},
+		},
+		{
+			name: "with and within",
+			files: map[string]string{"01-pods/tasks.yaml": tasksWith(`      - resource: {apiVersion: v1, kind: ConfigMap, name: answers}
+        with:
+          pods: {apiVersion: v1, kind: Pod, selector: tier=db}
+          object: {apiVersion: v1, kind: Pod}
+          Nodes: {apiVersion: v1, kind: Node}
+          svc: {kind: Service}
+        within: 30s
+      - resource: {apiVersion: v1, kind: Pod}
+        with: [pods]
+        within: soon
+      - resource: {apiVersion: v1, kind: Pod}
+        within: 1h
+      - exec: {pod: web, command: [cat, /x]}
+        with: {pods: {apiVersion: v1, kind: Pod}}
+      - resource: {apiVersion: v1, kind: Pod, name: gone}
+        match: none
+`)},
+			want: []string{
+				`01-pods/tasks.yaml:9: task "hello" check 1: with name "object" is taken in CEL: choose another`,
+				`01-pods/tasks.yaml:10: task "hello" check 1: with name "Nodes" must be a lowercase identifier such as pods or nodes`,
+				`01-pods/tasks.yaml:10: task "hello" check 1: with Nodes: Node is cluster-scoped: a namespace sandbox cannot see it (a learner there has no rights on it); give the chapter sandbox: cluster`,
+				`01-pods/tasks.yaml:11: task "hello" check 1: with svc: resource apiVersion is required`,
+				`01-pods/tasks.yaml:14: task "hello" check 2: with must map names to resources, e.g. with: {pods: {apiVersion: v1, kind: Pod, selector: app=web}}`,
+				`01-pods/tasks.yaml:15: task "hello" check 2: within "soon" must be a duration such as 30s`,
+				`01-pods/tasks.yaml:17: task "hello" check 3: within "1h" is longer than the maximum 5m0s`,
+				`01-pods/tasks.yaml:18: task "hello" check 4: exec checks need real containers: add needs: [runtime] to chapter.yaml`,
+				`01-pods/tasks.yaml:19: task "hello" check 4: with applies only to resource checks`,
 			},
 		},
 		{
