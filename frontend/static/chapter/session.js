@@ -120,7 +120,11 @@ export function createSession() {
         provisioningDone();
         events.ensure(s.id);
         pane.open();
-        if (!prev || prev.status !== 'ready' || prev.id !== s.id) tasks.load();
+        // The task list waits for the page's next idle moment: the shell's
+        // first bytes come first.
+        if (!prev || prev.status !== 'ready' || prev.id !== s.id) {
+          (window.requestIdleCallback || ((f) => setTimeout(f, 0)))(() => tasks.load(), { timeout: 300 });
+        }
         break;
       case 'failed':
         el.failReason.textContent = s.reason || 'The sandbox could not be prepared. No reason was given.';
