@@ -33,7 +33,7 @@ const (
 )
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"home", "login", "signup", "account", "progress", "chapter", "error"}
+var pageNames = []string{"home", "login", "signup", "account", "progress", "labs", "chapter", "error"}
 
 // pages renders the HTML pages and serves the static assets.
 type pages struct {
@@ -64,6 +64,7 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	e.GET("/signup", p.signup)
 	e.GET("/account", p.account)
 	e.GET("/progress", p.progress)
+	e.GET("/labs", p.labs)
 	e.GET("/chapters/:chapter", p.chapter)
 	e.GET("/chapters/:chapter/assets/*", p.chapterAsset)
 	e.GET(assetPrefix+":version/*", p.asset)
@@ -172,6 +173,7 @@ type pageData struct {
 	TotalMinutes int
 	Chapter      *chapterPage
 	Progress     *progressPage
+	Labs         []labRow
 	Error        *errorPage
 }
 

@@ -22,6 +22,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/chapters/:chapter", s.getChapter)
 	api.POST("/chapters/:chapter/session", s.startSession)
 
+	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
 	api.DELETE("/sessions/:id", s.endSession)
 	api.POST("/sessions/:id/reset", s.resetSession)

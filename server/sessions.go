@@ -117,6 +117,50 @@ func (s *Server) startSession(c echo.Context) error {
 	return c.JSON(status, toSessionJSON(ss))
 }
 
+// listSessions answers the caller's running (and queued) labs, oldest
+// first, with each chapter's title: the labs page, the logout question and
+// the per-learner limit show them.
+func (s *Server) listSessions(c echo.Context) error {
+	rows, err := s.labRows(c)
+	if err != nil {
+		return err
+	}
+	out := make([]labJSON, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, labJSON{ID: r.ID, Chapter: r.Chapter, Title: r.Title, Status: r.Status, ExpiresAt: timePtr(r.ExpiresAt)})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type labJSON struct {
+	ID        string     `json:"id"`
+	Chapter   string     `json:"chapter"`
+	Title     string     `json:"title"`
+	Status    string     `json:"status"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// labRows lists the caller's running labs.
+func (s *Server) labRows(c echo.Context) ([]labRow, error) {
+	u, err := currentUser(c)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.sandboxes.SessionsOf(c.Request().Context(), u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("labs of %s: %w", u.ID, err)
+	}
+	rows := make([]labRow, 0, len(sessions))
+	for _, ss := range sessions {
+		title := ss.Chapter
+		if ch, err := s.catalog.Chapter(ss.Chapter); err == nil {
+			title = ch.Title
+		}
+		rows = append(rows, labRow{ID: ss.ID, Chapter: ss.Chapter, Title: title, Status: ss.Status, ExpiresAt: ss.ExpiresAt})
+	}
+	return rows, nil
+}
+
 func (s *Server) getSession(c echo.Context) error {
 	ss, _, err := s.ownedSession(c)
 	if err != nil {

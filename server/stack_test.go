@@ -53,6 +53,11 @@ func withPool(n int) stackOption {
 	}
 }
 
+// withMaxPerUser lets each learner run at most n labs at once.
+func withMaxPerUser(n int) stackOption {
+	return func(o *sandbox.ManagerOptions, _ *Options) { o.MaxPerUser = n }
+}
+
 func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	t.Helper()
 	st := storetest.NewDB(t)

@@ -39,6 +39,18 @@ func TestServeLearnerTerminal(t *testing.T) {
 	term.run(`command -v kubectl; kubectl version >v 2>&1; grep -c -e 'Client Version: ` + simcluster.KubernetesVersion + `' -e 'Server Version: ` +
 		simcluster.KubernetesVersion + `' v; grep -c WARNING v; complete -p kubectl k | grep -c __start_kubectl; echo ver-$((40+5))`)
 	term.waitFor("/opt/kubelab/bin/kubectl\r\n2\r\n0\r\n2\r\nver-45", 30*time.Second)
+	// A Pod is created without a Pod Security warning burying the line.
+	term.run(`kubectl run web --image=nginx:1.27 >o 2>&1; grep -c 'pod/web created' o; grep -ci warning o; echo psa-$((40+6))`)
+	term.waitFor("1\r\n0\r\npsa-46", 30*time.Second)
+	// exec, cp and port-forward say in one sentence why they cannot work
+	// here, never a Forbidden naming the learner's ServiceAccount.
+	term.run(`kubectl wait --for=condition=Ready pod/web >/dev/null; for c in "exec web -- true" "cp web:/etc/hostname h" "port-forward pod/web 8081:80"; do ` +
+		`timeout 20 kubectl $c >o 2>&1; grep -c 'no container runs here' o; grep -c -e Forbidden -e serviceaccount o; done; echo sim-$((40+7))`)
+	term.waitFor("1\r\n0\r\n1\r\n0\r\n1\r\n0\r\nsim-47", 90*time.Second)
+	// The exam idiom for a one-off command neither hangs nor leaves its Pod.
+	term.run(`timeout 60 kubectl run tmp -it --rm --restart=Never --image=busybox:1.36 -- wget -qO- web </dev/null >o 2>&1; echo "rc=$?"; ` +
+		`grep -c 'no container runs here' o; kubectl get pod tmp 2>&1 | grep -c NotFound; echo rm-$((40+8))`)
+	term.waitFor("rc=0\r\n1\r\n1\r\nrm-48", 90*time.Second)
 }
 
 // guestTerminal starts kubelab, and on it a guest's session of chapter

@@ -24,13 +24,61 @@ export function effectiveTheme() {
   return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 }
 
+// Log out; a learner with running labs is asked whether to end them, so a
+// sandbox is not left to run until it expires.
 for (const b of document.querySelectorAll('[data-logout]')) {
   b.addEventListener('click', () => busy(b, async () => {
     try {
+      let labs = [];
+      try { labs = await api('GET', '/api/v1/sessions'); } catch { /* log out anyway */ }
+      if (labs.length > 0) {
+        const answer = await askLogout(labs);
+        if (answer === 'cancel') return;
+        if (answer === 'end') {
+          await Promise.all(labs.map((l) => api('DELETE', `/api/v1/sessions/${encodeURIComponent(l.id)}`).catch(() => {})));
+        }
+      }
       await api('POST', '/api/v1/auth/logout');
       location.assign('/');
     } catch (e) {
       toast(e.message, { error: true });
+    }
+  }));
+}
+
+function askLogout(labs) {
+  const dialog = document.getElementById('confirm-logout');
+  const titles = labs.map((l) => l.title || l.chapter).join(', ');
+  dialog.querySelector('.text').textContent = labs.length === 1
+    ? `Your lab “${titles}” is still running. Ending it deletes its sandbox; your progress stays.`
+    : `${labs.length} labs are still running (${titles}). Ending them deletes their sandboxes; your progress stays.`;
+  return new Promise((resolve) => {
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => resolve(dialog.returnValue || 'cancel'), { once: true });
+    dialog.showModal();
+  });
+}
+
+// Times a lab runs until, as minutes left.
+for (const t of document.querySelectorAll('time[data-until]')) {
+  const until = new Date(t.dateTime);
+  const minutes = Math.max(0, Math.round((until - Date.now()) / 60000));
+  t.textContent = `${minutes} min left (until ${until.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })})`;
+}
+
+// The labs page: End a lab in place.
+for (const b of document.querySelectorAll('[data-end-lab]')) {
+  b.addEventListener('click', () => busy(b, async () => {
+    try {
+      await api('DELETE', `/api/v1/sessions/${encodeURIComponent(b.dataset.endLab)}`);
+      b.closest('tr').remove();
+      if (!document.querySelector('[data-end-lab]')) {
+        document.getElementById('labs-table')?.remove();
+        document.getElementById('labs-empty').hidden = false;
+      }
+      toast('Lab ended; its sandbox is deleted. Your progress is saved.');
+    } catch (e) {
+      toast(`Could not end the lab: ${e.message}`, { error: true });
     }
   }));
 }

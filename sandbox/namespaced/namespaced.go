@@ -55,7 +55,7 @@ func setupAccount(id string) string { return "setup-" + id }
 // Options configure New.
 type Options struct {
 	Config    *rest.Config // cluster admin; used to build sandboxes
-	Simulated bool         // the embedded simulated cluster: no exec/attach/port-forward
+	Simulated bool         // the embedded simulated cluster: no container runs
 	Log       *slog.Logger
 	TokenTTL  time.Duration // lifetime of each learner token; default 1h, at least 10m
 	// Instance names this kubelab among others sharing the cluster (and
@@ -236,12 +236,14 @@ func expires(spec sandbox.Spec) string {
 
 func (p *Provisioner) namespace(ctx context.Context, id, logical, name string, spec sandbox.Spec) error {
 	labels := map[string]string{
-		sandbox.LabelManagedBy:               sandbox.ManagedBy,
-		sandbox.LabelSandbox:                 id,
-		sandbox.LabelLogical:                 logical,
-		sandbox.LabelInstance:                p.o.Instance,
+		sandbox.LabelManagedBy: sandbox.ManagedBy,
+		sandbox.LabelSandbox:   id,
+		sandbox.LabelLogical:   logical,
+		sandbox.LabelInstance:  p.o.Instance,
+		// Baseline refuses what could reach the node; no warn label: a
+		// restricted warning on every Pod buried the "created" line of
+		// lessons that never ask for restricted.
 		"pod-security.kubernetes.io/enforce": "baseline",
-		"pod-security.kubernetes.io/warn":    "restricted",
 	}
 	if spec.Owner != "" {
 		labels[sandbox.LabelOwner] = spec.Owner

@@ -326,13 +326,6 @@ func TestEscalationRefused(t *testing.T) {
 			_, err := cs.CoreV1().Pods(ns).Create(ctx, pr, metav1.CreateOptions{})
 			return err
 		}},
-		{"exec on the simulated cluster", func() error {
-			if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod("mine"), metav1.CreateOptions{}); err != nil {
-				return err
-			}
-			return cs.CoreV1().RESTClient().Post().Namespace(ns).Resource("pods").Name("mine").SubResource("exec").
-				Param("command", "sh").Do(ctx).Error()
-		}},
 	}
 	for _, tt := range tests {
 		wantForbidden(t, tt.what, tt.do())

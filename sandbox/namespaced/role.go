@@ -24,10 +24,8 @@ var (
 // check keeps them within the learner's own rights; an admission policy keeps
 // kubelab's own as they are and bindings inside the namespace). Events and
 // ControllerRevisions are the controllers' to write: quota cannot count
-// events, and learners have no use for making either. Interactive pod access
-// is granted only on a real cluster: the simulated one runs no containers to
-// exec into.
-func learnerRules(simulated bool) []rbacv1.PolicyRule {
+// events, and learners have no use for making either.
+func learnerRules() []rbacv1.PolicyRule {
 	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Verbs: all, Resources: []string{
 			"pods", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims",
@@ -54,10 +52,11 @@ func learnerRules(simulated bool) []rbacv1.PolicyRule {
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: all, Resources: []string{"roles", "rolebindings"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Verbs: []string{"create"}, Resources: []string{"localsubjectaccessreviews"}},
 	}
-	if !simulated {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Verbs: []string{"get", "create"},
-			Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}})
-	}
+	// On the simulated cluster these reach its kubelet stand-in, which runs
+	// nothing and answers with a sentence that says why: better than a
+	// Forbidden naming the learner's ServiceAccount.
+	rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Verbs: []string{"get", "create"},
+		Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}})
 	return rules
 }
 
@@ -73,7 +72,7 @@ func (p *Provisioner) ensureCluster(ctx context.Context) error {
 	cr := p.cs.RbacV1().ClusterRoles()
 	if err := upsert(ctx, cr, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleName, Labels: map[string]string{sandbox.LabelManagedBy: sandbox.ManagedBy}},
-		Rules:      learnerRules(p.o.Simulated),
+		Rules:      learnerRules(),
 	}); err != nil {
 		return fmt.Errorf("ensure cluster role %s: %w", ClusterRoleName, err)
 	}

@@ -159,9 +159,46 @@ export function createSession() {
           return;
         }
         showStatus('none');
+        if (e.status === 409 && await showLabLimit(button)) return;
         showError(e.status === 503 ? `${e.message} Your request was not queued; try again shortly.` : e.message);
       }
     });
+  }
+
+  // showLabLimit lists the learner's running labs, each with End, when the
+  // per-learner limit refused a start; ending one starts this lab. False
+  // when the list cannot be had (the caller shows the plain message).
+  async function showLabLimit(startButton) {
+    let labs;
+    try {
+      labs = await api('GET', '/api/v1/sessions');
+    } catch {
+      return false;
+    }
+    const list = $('#lab-limit-list');
+    list.replaceChildren(...labs.map((l) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = `/chapters/${encodeURIComponent(l.chapter)}`;
+      a.textContent = l.title || l.chapter;
+      const end = document.createElement('button');
+      end.type = 'button';
+      end.className = 'btn small danger';
+      end.textContent = 'End it and start here';
+      end.addEventListener('click', () => busy(end, async () => {
+        try {
+          await api('DELETE', `/api/v1/sessions/${encodeURIComponent(l.id)}`);
+        } catch (e) {
+          toast(`Could not end that lab: ${e.message}`, { error: true });
+          return;
+        }
+        await start(startButton);
+      }));
+      li.append(a, ' ', end);
+      return li;
+    }));
+    setOverlay('lab-limit');
+    return true;
   }
 
   async function refresh() {
