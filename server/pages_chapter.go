@@ -45,6 +45,7 @@ type taskPage struct {
 	State           taskState
 	Passed          bool
 	Score           float64
+	Revealed        bool // the learner has seen the solution
 }
 
 func (p *pages) chapter(c echo.Context) error {
@@ -92,7 +93,7 @@ func (p *pages) chapter(c echo.Context) error {
 		tp := prog.Tasks[i]
 		if sp, ok := byStep[t.Step]; ok {
 			sp.Tasks = append(sp.Tasks, taskPage{ID: t.ID, Step: t.Step, Title: t.Title, Points: t.Points, Challenge: t.Challenge,
-				Hints: view.Hints, State: tp.State, Passed: tp.State == taskPassed, Score: tp.Score})
+				Hints: view.Hints, State: tp.State, Passed: tp.State == taskPassed, Score: tp.Score, Revealed: tp.Revealed})
 		}
 	}
 	for _, sp := range cp.Steps {

@@ -28,8 +28,9 @@ const (
 
 // taskProgress is a learner's standing on one task.
 type taskProgress struct {
-	State taskState
-	Score float64 // full points once passed, else the best partial score
+	State    taskState
+	Score    float64 // full points once passed, else the best partial score
+	Revealed bool    // the learner has seen the solution
 }
 
 // chapterProgress is a learner's standing in one chapter.
@@ -72,6 +73,7 @@ func progressOf(ch *labs.Chapter, rows []store.TaskResultRow) chapterProgress {
 		case r.Score > 0:
 			tp = taskProgress{State: taskFailing, Score: r.Score}
 		}
+		tp.Revealed = r.SolutionRevealedAt != nil
 		p.Tasks = append(p.Tasks, tp)
 		p.Points += t.Points
 		p.Score += tp.Score

@@ -21,6 +21,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/chapters", s.listChapters)
 	api.GET("/chapters/:chapter", s.getChapter)
 	api.POST("/chapters/:chapter/session", s.startSession)
+	api.POST("/chapters/:chapter/tasks/:task/solution", s.revealSolution)
 
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"k8s.io/client-go/rest"
@@ -89,4 +91,33 @@ func (s *Server) checkTask(c echo.Context) error {
 	}
 	out := s.recordResults(ctx, ss, ch, []grader.TaskResult{r}, s.log)
 	return c.JSON(http.StatusOK, out[0])
+}
+
+// revealSolution records that the caller reveals a task's solution and
+// answers it: the learner asked for it after the hints. Reveals are part of
+// the learner's progress.
+func (s *Server) revealSolution(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	ch, err := s.chapter(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.catalog.Task(ch.ID, c.Param("task"))
+	if err != nil {
+		return errNotFound
+	}
+	at, err := s.store.RecordSolutionReveal(c.Request().Context(), u.ID, ch.ID, t.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, solutionJSON{Task: t.ID, Solution: strings.TrimRight(t.Solution, "\n"), RevealedAt: at})
+}
+
+type solutionJSON struct {
+	Task       string    `json:"task"`
+	Solution   string    `json:"solution"` // shell, as labs test types it
+	RevealedAt time.Time `json:"revealed_at"`
 }

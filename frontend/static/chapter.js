@@ -8,11 +8,13 @@ import { initSteps } from './chapter/steps.js';
 import { initSplit } from './chapter/split.js';
 import { initLesson } from './chapter/lesson.js';
 import { createSession } from './chapter/session.js';
+import { initSolutions } from './chapter/solutions.js';
 
 initSteps();
 initSplit();
 const session = createSession();
 initLesson({ run: session.run });
+initSolutions({ run: session.run });
 
 // Alt+1 / Alt+2 move between lesson and terminal (the terminal keeps Tab).
 const lessonBody = $('#lesson-body');

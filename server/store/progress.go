@@ -19,6 +19,9 @@ type TaskResultRow struct {
 	FirstPassedAt *time.Time // nil until the task first passed; never cleared
 	UpdatedAt     time.Time  // latest time the task was graded
 	ChecksRun     int        // how many results were recorded
+	// SolutionRevealedAt is when the learner first revealed the task's
+	// solution; nil if never.
+	SolutionRevealedAt *time.Time
 }
 
 // RecordTaskResults folds the current results of a user's tasks in a
@@ -49,7 +52,23 @@ ON CONFLICT (user_id, chapter, task) DO UPDATE SET
 	return nil
 }
 
-const taskResultColumns = `chapter, task, passed, score, first_seen_at, first_passed_at, updated_at, checks_run`
+const taskResultColumns = `chapter, task, passed, score, first_seen_at, first_passed_at, updated_at, checks_run, solution_revealed_at`
+
+// RecordSolutionReveal records that the user revealed a task's solution and
+// returns when they first did. Revealing again keeps the first time.
+func (s *Store) RecordSolutionReveal(ctx context.Context, userID, chapter, task string) (time.Time, error) {
+	var at time.Time
+	err := s.db.QueryRow(ctx, `
+INSERT INTO task_results AS r (user_id, chapter, task, checks_run, solution_revealed_at)
+VALUES ($1, $2, $3, 0, now())
+ON CONFLICT (user_id, chapter, task) DO UPDATE SET
+    solution_revealed_at = COALESCE(r.solution_revealed_at, excluded.solution_revealed_at)
+RETURNING solution_revealed_at`, userID, chapter, task).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("record solution reveal of %s in %s/%s: %w", userID, chapter, task, mapErr(err))
+	}
+	return at, nil
+}
 
 // ChapterProgress returns a user's stored results in a chapter, by task id.
 func (s *Store) ChapterProgress(ctx context.Context, userID, chapter string) ([]TaskResultRow, error) {
@@ -81,7 +100,7 @@ func (s *Store) queryTaskResults(ctx context.Context, query string, args ...any)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TaskResultRow, error) {
 		var r TaskResultRow
-		err := row.Scan(&r.Chapter, &r.Task, &r.Passed, &r.Score, &r.FirstSeenAt, &r.FirstPassedAt, &r.UpdatedAt, &r.ChecksRun)
+		err := row.Scan(&r.Chapter, &r.Task, &r.Passed, &r.Score, &r.FirstSeenAt, &r.FirstPassedAt, &r.UpdatedAt, &r.ChecksRun, &r.SolutionRevealedAt)
 		return r, err
 	})
 	if err != nil {

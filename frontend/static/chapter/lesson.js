@@ -42,30 +42,39 @@ async function copyText(text, button) {
   flash(button, 'Copied ✓');
 }
 
+let runButtons = 0;
+
+/**
+ * Gives a code block its Copy button, and a Run button when it is a
+ * command (data-action="run"). run(text) types into the terminal.
+ * @param {HTMLElement} block
+ * @param {(text: string) => boolean} run
+ */
+export function enhanceCodeBlock(block, run) {
+  if ($('.code-actions', block)) return;
+  const code = $('code', block);
+  if (!code) return;
+  const bar = document.createElement('div');
+  bar.className = 'code-actions';
+  if (block.dataset.action === 'run') {
+    const b = codeButton('run', '▶ Run', 'Type this command into the terminal');
+    b.dataset.run = String(runButtons++);
+    b.addEventListener('click', () => { if (run(code.textContent)) flash(b, 'Sent ✓'); });
+    bar.append(b);
+  }
+  const copy = codeButton('copy', 'Copy', 'Copy to the clipboard');
+  copy.addEventListener('click', () => copyText(code.textContent.replace(/\n+$/, ''), copy));
+  bar.append(copy);
+  block.append(bar);
+}
+
 /**
  * Enhances the lesson. run(text) types a command into the terminal and
  * reports whether it did (it tells the learner why not).
  * @param {{run: (text: string) => boolean}} opts
  */
 export function initLesson({ run }) {
-  let runButtons = 0;
-  for (const block of $$('div.codeblock')) {
-    if ($('.code-actions', block)) continue;
-    const code = $('code', block);
-    if (!code) continue;
-    const bar = document.createElement('div');
-    bar.className = 'code-actions';
-    if (block.dataset.action === 'run') {
-      const b = codeButton('run', '▶ Run', 'Type this command into the terminal');
-      b.dataset.run = String(runButtons++);
-      b.addEventListener('click', () => { if (run(code.textContent)) flash(b, 'Sent ✓'); });
-      bar.append(b);
-    }
-    const copy = codeButton('copy', 'Copy', 'Copy to the clipboard');
-    copy.addEventListener('click', () => copyText(code.textContent.replace(/\n+$/, ''), copy));
-    bar.append(copy);
-    block.append(bar);
-  }
+  for (const block of $$('div.codeblock')) enhanceCodeBlock(block, run);
 
   // GFM task lists render disabled checkboxes; name them for screen readers.
   for (const cb of $$('.prose li > input[type="checkbox"]')) {

@@ -1,0 +1,1 @@
+ALTER TABLE task_results DROP COLUMN solution_revealed_at;
