@@ -27,6 +27,8 @@ type chapterPage struct {
 	Total, Passed      int
 	Points             int
 	Score              float64
+	// NextID and NextTitle name the catalog's next chapter ("" after the last).
+	NextID, NextTitle string
 }
 
 type stepPage struct {
@@ -100,6 +102,12 @@ func (p *pages) chapter(c echo.Context) error {
 		sp.Done = len(sp.Tasks) > 0
 		for _, t := range sp.Tasks {
 			sp.Done = sp.Done && t.Passed
+		}
+	}
+	all := p.s.catalog.Chapters()
+	for i, other := range all {
+		if other.ID == ch.ID && i+1 < len(all) {
+			cp.NextID, cp.NextTitle = all[i+1].ID, all[i+1].Title
 		}
 	}
 	d := p.data(c, "chapter", ch.Title)

@@ -9,8 +9,10 @@ import { initSplit } from './chapter/split.js';
 import { initLesson } from './chapter/lesson.js';
 import { createSession } from './chapter/session.js';
 import { initSolutions } from './chapter/solutions.js';
+import { initDock } from './chapter/dock.js';
 
 initSteps();
+initDock();
 initSplit();
 const session = createSession();
 initLesson({ run: session.run });

@@ -7,6 +7,33 @@ export const tabs = $$('.step-tab');
 const panels = $$('.step[role="tabpanel"]');
 const lessonBody = $('#lesson-body');
 const stepKey = `kubelab.step.${chapterID}`;
+const readKey = `kubelab.read.${chapterID}`;
+
+// Steps the learner has opened. A step without tasks counts as done once
+// read; one with tasks, once they all passed.
+function readSteps() {
+  try { return new Set(JSON.parse(localStorage.getItem(readKey) || '[]')); } catch { return new Set(); }
+}
+function markRead(id) {
+  const read = readSteps();
+  if (!read.has(id)) {
+    read.add(id);
+    try { localStorage.setItem(readKey, JSON.stringify([...read])); } catch { /* private mode */ }
+  }
+  markReadTabs();
+}
+function markReadTabs() {
+  const read = readSteps();
+  for (const t of tabs) {
+    const panel = panels.find((p) => p.dataset.step === t.dataset.step);
+    if (panel && !panel.querySelector('.task') && read.has(t.dataset.step)) t.classList.add('done');
+  }
+}
+
+/** The step shown now. */
+export function currentStep() {
+  return panels.find((p) => !p.hidden)?.dataset.step || '';
+}
 
 function selectStep(id, { focus = false, keepScroll = false } = {}) {
   if (!panels.some((p) => p.dataset.step === id)) return false;
@@ -21,6 +48,8 @@ function selectStep(id, { focus = false, keepScroll = false } = {}) {
   }
   for (const p of panels) p.hidden = p.dataset.step !== id;
   if (!keepScroll) lessonBody.scrollTop = 0;
+  markRead(id);
+  window.dispatchEvent(new CustomEvent('kubelab:step', { detail: { step: id } }));
   try { localStorage.setItem(stepKey, id); } catch { /* private mode */ }
   if (location.hash !== `#${id}`) history.replaceState(null, '', `#${id}`);
   return true;
@@ -41,6 +70,8 @@ function followHash() {
 }
 
 export function initSteps() {
+  markReadTabs();
+  markRead(currentStep());
   for (const t of tabs) {
     t.addEventListener('click', () => selectStep(t.dataset.step));
     t.addEventListener('keydown', (ev) => {

@@ -85,10 +85,11 @@ function updateProgress(justPassed) {
   $('[data-score]', progressText).textContent = formatScore(score);
   for (const tab of tabs) {
     const mine = [...taskEls.values()].filter((li) => li.dataset.step === tab.dataset.step);
-    tab.classList.toggle('done', mine.length > 0 && mine.every((li) => li.dataset.status === 'passed'));
+    if (mine.length > 0) tab.classList.toggle('done', mine.every((li) => li.dataset.status === 'passed'));
   }
   if (justPassed && passed === totalTasks && totalTasks > 0) {
-    toast('Chapter complete: every task passed!', { ms: 6000 });
+    const done = document.getElementById('chapter-done');
+    if (done && !done.open) done.showModal();
   }
 }
 
