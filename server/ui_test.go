@@ -330,6 +330,26 @@ func TestUIChapterFlow(t *testing.T) {
 	}
 }
 
+// TestUIStartCold: without a warm pool, Start creates the sandbox (its
+// namespace, quota, credentials) and then the shell; the chapter has no
+// setup of its own, so this is kubelab's part of a cold start.
+func TestUIStartCold(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	base := ts.client(t).base
+	u := newUser(t, newBrowser(t))
+	signupInBrowser(t, u, base, "cold@example.com", "Cole")
+	for i := range 3 {
+		do(t, u, "open chapter orientation", chromedp.Navigate(base+"/chapters/orientation"))
+		waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
+		waitFor(t, u, "the terminal's screen, built ahead", `!!document.querySelector('#terminal .xterm')`, 10*time.Second)
+		t.Logf("measure: click Start → usable prompt (cold, a chapter without setup, run %d): %s", i+1, startToPrompt(t, u))
+		click(t, u, "End", "#end-btn")
+		click(t, u, "End session", `#confirm-end button[value="confirm"]`)
+		waitFor(t, u, "the lab ended", `document.querySelector('#overlay').dataset.state === 'ended'`, 20*time.Second)
+	}
+}
+
 // TestUIStartFromWarmPool: with a warm pool, Start claims a ready sandbox;
 // the learner waits only for the shell.
 func TestUIStartFromWarmPool(t *testing.T) {
