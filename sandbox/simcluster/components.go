@@ -199,6 +199,9 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 
 func (c *Cluster) apiserverOptions() (*kasopts.ServerRunOptions, error) {
 	s := kasopts.NewServerRunOptions()
+	admit := s.Admission.GenericAdmission
+	admit.Plugins.Register(hostPathReclaimPlugin, newHostPathReclaim)
+	admit.RecommendedPluginOrder = append(admit.RecommendedPluginOrder, hostPathReclaimPlugin)
 	p := c.pki
 	args := []string{
 		"--etcd-servers=https://127.0.0.1:" + strconv.Itoa(c.state.EtcdClientPort),
@@ -216,7 +219,7 @@ func (c *Cluster) apiserverOptions() (*kasopts.ServerRunOptions, error) {
 		"--service-account-issuer=" + saIssuer,
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction,NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,PodSecurity,Priority,DefaultTolerationSeconds",
+		"--enable-admission-plugins=NodeRestriction,NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,PodSecurity,Priority,DefaultTolerationSeconds," + hostPathReclaimPlugin,
 		"--kubelet-client-certificate=" + p.crt("apiserver-kubelet-client"),
 		"--kubelet-client-key=" + p.key("apiserver-kubelet-client"),
 		"--kubelet-preferred-address-types=InternalIP",

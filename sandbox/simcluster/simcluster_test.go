@@ -534,3 +534,62 @@ func TestPodSecurityEnforced(t *testing.T) {
 		t.Errorf("privileged pod in baseline namespace: err = %v, want Forbidden", err)
 	}
 }
+
+// TestHostPathVolumeCannotDeleteHostFiles is an attack: a cluster's admin
+// (a learner, in a cluster of their own) makes a hostPath PersistentVolume
+// with reclaim policy Delete over a directory of the kubelab machine, binds
+// and releases it, so the controller manager — kubelab's process — would
+// remove the directory. The API server refuses such a volume (created or
+// changed into one), and the directory survives.
+func TestHostPathVolumeCannotDeleteHostFiles(t *testing.T) {
+	t.Parallel()
+	cs, ns := clientset(t), simclustertest.Namespace(t)
+	ctx := t.Context()
+	victim := filepath.Join(t.TempDir(), "tmp", "precious")
+	if err := os.MkdirAll(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pv := func(name string, policy corev1.PersistentVolumeReclaimPolicy) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: policy,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: victim}},
+		}}
+	}
+	name := "attack-" + ns
+	for _, policy := range []corev1.PersistentVolumeReclaimPolicy{corev1.PersistentVolumeReclaimDelete, corev1.PersistentVolumeReclaimRecycle} {
+		_, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv(name, policy), metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "must use persistentVolumeReclaimPolicy: Retain") {
+			t.Errorf("hostPath volume with %s: err = %v, want Forbidden saying to use Retain", policy, err)
+		}
+	}
+	if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv(name, corev1.PersistentVolumeReclaimRetain), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("hostPath volume with Retain: %v", err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().PersistentVolumes().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{}) })
+	patch := []byte(`{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}`)
+	if _, err := cs.CoreV1().PersistentVolumes().Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("changing the volume to Delete: err = %v, want Forbidden", err)
+	}
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "grab"}, Spec: corev1.PersistentVolumeClaimSpec{
+		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, VolumeName: name, StorageClassName: ptr.To(""),
+		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}}}}
+	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the claim bound", func(ctx context.Context) (bool, error) {
+		c, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "grab", metav1.GetOptions{})
+		return err == nil && c.Status.Phase == corev1.ClaimBound, err
+	})
+	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, "grab", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the volume released", func(ctx context.Context) (bool, error) {
+		v, err := cs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && v.Status.Phase == corev1.VolumeReleased, err
+	})
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("the host directory is gone: %v", err)
+	}
+}
