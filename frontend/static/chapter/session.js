@@ -3,7 +3,7 @@
 // and end; and, as the session's state changes, the overlay, the console
 // bar's buttons, the terminal pane, the notices and the tasks.
 import { api, toast, busy } from '../api.js';
-import { $, $$, chapterID, userID } from './page.js';
+import { $, $$, chapterID, userID, confirmDialog } from './page.js';
 import { setOverlay, overlayState, showError } from './overlay.js';
 import { resetProvisioning, provStep, provisioningDone } from './provisioning.js';
 import { createTasks } from './tasks.js';
@@ -40,15 +40,6 @@ function forget() {
 function showStatus(st) {
   el.status.dataset.status = st;
   el.status.textContent = statusLabels[st] || st;
-}
-
-function confirmDialog(id) {
-  const dialog = document.getElementById(id);
-  return new Promise((resolve) => {
-    dialog.returnValue = '';
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
-    dialog.showModal();
-  });
 }
 
 /** Binds the session's controls; returns what the rest of the page uses. */

@@ -1,23 +1,14 @@
 // "Show solution" on each task: asked first (unless shown before), then
 // recorded by the server and shown as a command block with Run and Copy.
 import { api, toast, busy } from '../api.js';
-import { $$, chapterID } from './page.js';
+import { $$, chapterID, confirmDialog } from './page.js';
 import { enhanceCodeBlock } from './lesson.js';
-
-function confirmReveal() {
-  const dialog = document.getElementById('confirm-solution');
-  return new Promise((resolve) => {
-    dialog.returnValue = '';
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
-    dialog.showModal();
-  });
-}
 
 /** Binds the solution buttons; run(text) types into the terminal. */
 export function initSolutions({ run }) {
   for (const button of $$('[data-solution]')) {
     button.addEventListener('click', () => busy(button, async () => {
-      if (!button.hasAttribute('data-revealed') && !(await confirmReveal())) return;
+      if (!button.hasAttribute('data-revealed') && !(await confirmDialog('confirm-solution'))) return;
       const task = button.closest('.task').dataset.task;
       let s;
       try {
