@@ -30,7 +30,12 @@ function render() {
     text.className = 'task-chip-title';
     text.textContent = title;
     b.append(icon, text);
-    b.addEventListener('click', () => li.scrollIntoView({ behavior: 'smooth', block: 'center' }));
+    // Scroll the lesson only: scrollIntoView would also move the page,
+    // whose own scrolling the layout hides.
+    b.addEventListener('click', () => {
+      const top = li.getBoundingClientRect().top - lessonBody.getBoundingClientRect().top + lessonBody.scrollTop;
+      lessonBody.scrollTo({ top: Math.max(0, top - lessonBody.clientHeight / 3), behavior: 'smooth' });
+    });
     item.append(b);
     return item;
   }));
