@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -54,29 +56,64 @@ func forwardCmd(ctx context.Context, args []string) error {
 
 // loadCatalog loads dir, or the bundled chapters, compiling every check.
 func loadCatalog(dir string) (*labs.Catalog, map[string]*grader.Program, error) {
-	var fsys fs.FS = labs.Bundled()
-	if dir != "" {
-		// Through os.Root no path, link or "..", can lead outside dir. The
-		// root stays open for the process: the catalog reads assets from it.
-		root, err := os.OpenRoot(dir)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open labs folder: %w", err)
-		}
-		fsys = root.FS()
+	fsys, err := labsFS(dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	cat, err := labs.Load(fsys, labs.Options{CompileCheck: grader.CompileCheck})
+	// The checks are compiled once, below, not also while loading: that
+	// was half of kubelab's start.
+	cat, err := labs.Load(fsys, labs.Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid chapters:\n%w", err)
 	}
-	progs := map[string]*grader.Program{}
-	for _, ch := range cat.Chapters() {
-		p, err := grader.Compile(ch)
-		if err != nil {
-			return nil, nil, fmt.Errorf("compile checks of %s: %w", ch.ID, err)
-		}
-		progs[ch.ID] = p
+	progs, err := compileChapters(cat.Chapters())
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid chapters:\n%w", err)
 	}
 	return cat, progs, nil
+}
+
+// compileChapters compiles every chapter's checks, the chapters side by
+// side; the errors come in chapter order.
+func compileChapters(chapters []*labs.Chapter) (map[string]*grader.Program, error) {
+	progs := make([]*grader.Program, len(chapters))
+	errs := make([]error, len(chapters))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				progs[i], errs[i] = grader.Compile(chapters[i])
+			}
+		})
+	}
+	for i := range chapters {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*grader.Program, len(chapters))
+	for i, ch := range chapters {
+		out[ch.ID] = progs[i]
+	}
+	return out, nil
+}
+
+// labsFS is the chapters' file system: the bundled ones, or dir's.
+func labsFS(dir string) (fs.FS, error) {
+	if dir == "" {
+		return labs.Bundled(), nil
+	}
+	// Through os.Root no path, link or "..", can lead outside dir. The
+	// root stays open for the process: the catalog reads assets from it.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open labs folder: %w", err)
+	}
+	return root.FS(), nil
 }
 
 func labsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -98,9 +135,14 @@ func labsCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("--sandbox=%q: want namespaced or kind", lt.Sandbox)
 	}
 	dir := f.Arg(0)
-	cat, _, err := loadCatalog(dir)
+	fsys, err := labsFS(dir)
 	if err != nil {
 		return err
+	}
+	// Every problem at once, checks' CEL included, each with its line.
+	cat, err := labs.Load(fsys, labs.Options{CompileCheck: grader.CompileCheck})
+	if err != nil {
+		return fmt.Errorf("invalid chapters:\n%w", err)
 	}
 	tasks := 0
 	for _, ch := range cat.Chapters() {

@@ -567,7 +567,9 @@ func TestHostPathVolumeCannotDeleteHostFiles(t *testing.T) {
 	if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv(name, corev1.PersistentVolumeReclaimRetain), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("hostPath volume with Retain: %v", err)
 	}
-	t.Cleanup(func() { _ = cs.CoreV1().PersistentVolumes().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.CoreV1().PersistentVolumes().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+	})
 	patch := []byte(`{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}`)
 	if _, err := cs.CoreV1().PersistentVolumes().Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("changing the volume to Delete: err = %v, want Forbidden", err)
