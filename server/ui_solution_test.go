@@ -23,6 +23,10 @@ func TestUISolution(t *testing.T) {
 	startToPrompt(t, u)
 
 	const task = `#task-run-hello-web`
+	// The task list in view first: the dock at the lesson's foot leaves
+	// then, and cannot move the button under the mouse.
+	eval[bool](t, u, `(document.querySelector('`+task+`').scrollIntoView({block: 'center'}), true)`)
+	waitFor(t, u, "the dock gone", `document.querySelector('#task-dock').hidden`, 10*time.Second)
 	click(t, u, "Show solution", task+` [data-solution]`)
 	waitFor(t, u, "the question", `document.querySelector('#confirm-solution').open`, 5*time.Second)
 	click(t, u, "Not yet", `#confirm-solution button[value="cancel"]`)

@@ -33,6 +33,12 @@ func TestUITasksInView(t *testing.T) {
 	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods#01-first-pod"))
 	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
 	dock := `document.querySelector('#task-dock')`
+	// The page itself never scrolls: only the lesson and the terminal do
+	// (hidden labels deep in the lesson once stretched it, and scrolling a
+	// task into view moved the whole page).
+	if h := eval[string](t, u, `JSON.stringify([document.scrollingElement.scrollHeight, innerHeight])`); eval[bool](t, u, `document.scrollingElement.scrollHeight > innerHeight`) {
+		t.Errorf("the chapter page is taller than the window: [scrollHeight, innerHeight] = %s", h)
+	}
 	eval[bool](t, u, `(document.querySelector('#lesson-body').scrollTop = 0, true)`)
 	waitFor(t, u, "the dock with the step's task", dock+`.hidden === false &&
 		document.querySelector('#task-dock .task-chip')?.textContent.includes('hello-web')`, 10*time.Second)
