@@ -91,12 +91,21 @@ func (s *Server) chapter(c echo.Context) (*labs.Chapter, error) {
 	return ch, err
 }
 
-func (s *Server) startSession(c echo.Context) error {
+// callerAndChapter is the signed-in caller and the chapter the path names.
+func (s *Server) callerAndChapter(c echo.Context) (*store.User, *labs.Chapter, error) {
 	u, err := currentUser(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ch, err := s.chapter(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, ch, nil
+}
+
+func (s *Server) startSession(c echo.Context) error {
+	u, ch, err := s.callerAndChapter(c)
 	if err != nil {
 		return err
 	}

@@ -97,11 +97,7 @@ func (s *Server) checkTask(c echo.Context) error {
 // answers it: the learner asked for it after the hints. Reveals are part of
 // the learner's progress.
 func (s *Server) revealSolution(c echo.Context) error {
-	u, err := currentUser(c)
-	if err != nil {
-		return err
-	}
-	ch, err := s.chapter(c)
+	u, ch, err := s.callerAndChapter(c)
 	if err != nil {
 		return err
 	}

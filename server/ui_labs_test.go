@@ -13,10 +13,7 @@ import (
 func TestUIYourLabs(t *testing.T) {
 	t.Parallel()
 	ts := newTestStack(t, withMaxPerUser(1))
-	base := ts.client(t).base
-	u := newUser(t, newBrowser(t))
-	signupInBrowser(t, u, base, "labs@example.com", "Lou")
-	userID := eval[string](t, u, `document.body.dataset.user`)
+	u, base, userID := signedUp(t, ts, "labs@example.com", "Lou")
 	running := func() int {
 		ss, err := ts.srv.sandboxes.SessionsOf(t.Context(), userID)
 		if err != nil {

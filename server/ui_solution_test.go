@@ -14,10 +14,7 @@ import (
 func TestUISolution(t *testing.T) {
 	t.Parallel()
 	ts := newTestStack(t)
-	base := ts.client(t).base
-	u := newUser(t, newBrowser(t))
-	signupInBrowser(t, u, base, "solution@example.com", "Sol")
-	userID := eval[string](t, u, `document.body.dataset.user`)
+	u, base, userID := signedUp(t, ts, "solution@example.com", "Sol")
 	do(t, u, "open chapter pods", chromedp.Navigate(base+"/chapters/pods"))
 	waitFor(t, u, "the start button", startReadyJS, 10*time.Second)
 	startToPrompt(t, u)
@@ -25,8 +22,11 @@ func TestUISolution(t *testing.T) {
 	const task = `#task-run-hello-web`
 	// The task list in view first: the dock at the lesson's foot leaves
 	// then, and cannot move the button under the mouse.
-	eval[bool](t, u, `(document.querySelector('`+task+`').scrollIntoView({block: 'center'}), true)`)
-	waitFor(t, u, "the dock gone", `document.querySelector('#task-dock').hidden`, 10*time.Second)
+	taskInView := func() {
+		eval[bool](t, u, `(document.querySelector('`+task+`').scrollIntoView({block: 'center'}), true)`)
+		waitFor(t, u, "the dock gone", `document.querySelector('#task-dock').hidden`, 10*time.Second)
+	}
+	taskInView()
 	click(t, u, "Show solution", task+` [data-solution]`)
 	waitFor(t, u, "the question", `document.querySelector('#confirm-solution').open`, 5*time.Second)
 	click(t, u, "Not yet", `#confirm-solution button[value="cancel"]`)
@@ -63,6 +63,10 @@ func TestUISolution(t *testing.T) {
 
 	do(t, u, "reload", chromedp.Reload())
 	waitFor(t, u, "the button remembers", `document.querySelector('`+task+` [data-solution]')?.textContent === 'Show the solution again'`, 10*time.Second)
+	// The page's scripts have run once the terminal is back: a click before
+	// that lands on a button nothing listens to yet.
+	waitFor(t, u, "the terminal back", `document.querySelector('#term-status').dataset.state === 'connected'`, 20*time.Second)
+	taskInView()
 	click(t, u, "Show the solution again", task+` [data-solution]`)
 	waitFor(t, u, "the solution, without a question", `!document.querySelector('#confirm-solution').open &&
 		!!document.querySelector('`+task+` .codeblock.solution')`, 10*time.Second)

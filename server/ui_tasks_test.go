@@ -17,10 +17,7 @@ import (
 func TestUITasksInView(t *testing.T) {
 	t.Parallel()
 	ts := newTestStack(t)
-	base := ts.client(t).base
-	u := newUser(t, newBrowser(t))
-	signupInBrowser(t, u, base, "dock@example.com", "Dee")
-	userID := eval[string](t, u, `document.body.dataset.user`)
+	u, base, userID := signedUp(t, ts, "dock@example.com", "Dee")
 	// Every task but the first passed earlier.
 	var rows []store.TaskResultRow
 	for _, task := range []string{"declarative-pod", "ports-and-requests", "pods-come-back", "whoami-deployment"} {

@@ -225,6 +225,16 @@ func signupInBrowser(t *testing.T, ctx context.Context, base, email, name string
 
 // startReadyJS holds when the chapter page offers Start and its script
 // has bound the button (the page renders it disabled).
+// signedUp opens a browser on ts, signs a new learner up in it and returns
+// the page, the site's base URL and the learner's user ID.
+func signedUp(t *testing.T, ts *testStack, email, name string) (u context.Context, base, userID string) {
+	t.Helper()
+	base = ts.client(t).base
+	u = newUser(t, newBrowser(t))
+	signupInBrowser(t, u, base, email, name)
+	return u, base, eval[string](t, u, `document.body.dataset.user`)
+}
+
 const startReadyJS = `document.querySelector('#overlay')?.dataset.state === 'start' && !document.querySelector('#start-btn').disabled`
 
 // sessionIDJS is the session the chapter page remembers for chapter "pods".

@@ -74,3 +74,13 @@ export async function busy(button, fn) {
     if (button) { button.disabled = false; button.removeAttribute('aria-busy'); }
   }
 }
+
+/** Opens the dialog id; resolves to the value of the button that closed it ('' for Escape). */
+export function askDialog(id) {
+  const dialog = document.getElementById(id);
+  return new Promise((resolve) => {
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true });
+    dialog.showModal();
+  });
+}

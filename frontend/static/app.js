@@ -1,6 +1,6 @@
 // Behaviour shared by every page: theme switch, log-out, the auth forms,
 // guest access and the account page.
-import { api, toast, safeNext, setPrefCookie, busy } from './api.js';
+import { api, toast, safeNext, setPrefCookie, busy, askDialog } from './api.js';
 
 const root = document.documentElement;
 
@@ -52,11 +52,7 @@ function askLogout(labs) {
   dialog.querySelector('.text').textContent = labs.length === 1
     ? `Your lab “${titles}” is still running. Ending it deletes its sandbox; your progress stays.`
     : `${labs.length} labs are still running (${titles}). Ending them deletes their sandboxes; your progress stays.`;
-  return new Promise((resolve) => {
-    dialog.returnValue = '';
-    dialog.addEventListener('close', () => resolve(dialog.returnValue || 'cancel'), { once: true });
-    dialog.showModal();
-  });
+  return askDialog('confirm-logout').then((v) => v || 'cancel');
 }
 
 // Times a lab runs until, as minutes left.

@@ -1,5 +1,7 @@
 // What every part of the chapter page shares: DOM shorthands, the page's
 // identity (chapter and user) and its confirmation dialogs.
+import { askDialog } from '../api.js';
+
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -8,11 +10,6 @@ export const chapterID = workspace.dataset.chapter;
 export const userID = document.body.dataset.user || '';
 
 /** Opens the confirmation dialog id; resolves true when confirmed. */
-export function confirmDialog(id) {
-  const dialog = document.getElementById(id);
-  return new Promise((resolve) => {
-    dialog.returnValue = '';
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
-    dialog.showModal();
-  });
+export async function confirmDialog(id) {
+  return (await askDialog(id)) === 'confirm';
 }
