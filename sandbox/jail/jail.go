@@ -356,10 +356,12 @@ func upstream(server string) (addr, host string, err error) {
 // Shell is an interactive bash on a PTY inside the jail. It satisfies
 // server/terminal's Process.
 type Shell struct {
-	cmd *exec.Cmd
-	pty *os.File
-	dir string
-	log *slog.Logger
+	cmd   *exec.Cmd
+	pty   *os.File
+	dir   string
+	log   *slog.Logger
+	pid   int    // the jail's first process
+	owner *owner // who files written into the jail from outside belong to; nil: kubelab's user
 
 	closeOnce sync.Once
 	waited    chan struct{}
@@ -385,7 +387,10 @@ func (j *Jail) Shell(ctx context.Context, spec Spec) (*Shell, error) {
 		p.cleanup()
 		return nil, fmt.Errorf("start jailed shell %s: %w", spec.ID, err)
 	}
-	s := &Shell{cmd: p.cmd, pty: f, dir: p.dir, log: p.log, waited: make(chan struct{})}
+	s := &Shell{cmd: p.cmd, pty: f, dir: p.dir, log: p.log, pid: p.pid, waited: make(chan struct{})}
+	if j.asRoot {
+		s.owner = &owner{uid: j.opts.UID, gid: j.opts.GID}
+	}
 	go func() {
 		s.waitErr = s.cmd.Wait()
 		p.cleanup()
@@ -541,6 +546,7 @@ type prepared struct {
 	upstreams       []string
 	charts          http.Handler
 	info, portsGate *os.File
+	pid             int // the jail's first process, once release has read it from info
 
 	services []*http.Server // served for the jail (the chart repository)
 	wg       sync.WaitGroup // their Serve calls
@@ -558,12 +564,16 @@ func (p *prepared) serveHTTP(ln net.Listener, h http.Handler) {
 func (p *prepared) release(ctx context.Context) error {
 	p.closeFiles()
 	err := p.enterCgroup()
-	if err == nil && p.info != nil {
+	if err == nil {
+		p.pid, err = childPID(p.info, 10*time.Second)
+	}
+	if err == nil && p.portsGate != nil {
 		err = p.openPorts(ctx)
 	}
 	if err != nil {
 		_ = p.cmd.Process.Kill()
 	}
+	p.closePortsGate()
 	return err
 }
 
@@ -587,11 +597,6 @@ func (p *prepared) enterCgroup() error {
 // openPorts listens on the jail's API ports inside its network namespace,
 // relays them to the API servers, and tells the jail to go on.
 func (p *prepared) openPorts(ctx context.Context) error {
-	defer p.closePortsGate()
-	pid, err := childPID(p.info, 10*time.Second)
-	if err != nil {
-		return err
-	}
 	addrs := make([]string, len(p.upstreams))
 	for i := range addrs {
 		addrs[i] = forwardAddr(i)
@@ -599,7 +604,7 @@ func (p *prepared) openPorts(ctx context.Context) error {
 	if p.charts != nil {
 		addrs = append(addrs, chartsAddr)
 	}
-	lns, err := listenIn(pid, addrs)
+	lns, err := listenIn(p.pid, addrs)
 	if err != nil {
 		return err
 	}
@@ -796,14 +801,16 @@ func (j *Jail) prepare(ctx context.Context, spec Spec, script string) (_ *prepar
 	for k, v := range shellEnv(spec) {
 		args = append(args, "--setenv", k, v)
 	}
+	// bwrap names the jail's first process on its info fd: kubelab enters
+	// its network namespace (as root) and its home (the editor) by it.
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("jail info pipe: %w", err)
+	}
+	p.info, p.files = infoR, append(p.files, infoW)
+	args = append(args, "--info-fd", strconv.Itoa(2+len(p.files)))
 	portsGate := 0 // the jail's fd that says its API ports are open; 0: the forwarder opens them
 	if p.upstreams != nil {
-		infoR, infoW, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("jail info pipe: %w", err)
-		}
-		p.info, p.files = infoR, append(p.files, infoW)
-		args = append(args, "--info-fd", strconv.Itoa(2+len(p.files)))
 		gateR, gateW, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("jail ports gate: %w", err)

@@ -545,7 +545,7 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 		return
 	}
 	self := worldReadableCopyOfThisBinary(t)
-	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot|TestChartRepoInShell)$", "-test.count=1", "-test.v")
+	cmd := exec.CommandContext(t.Context(), self, "-test.run", "^(TestRunReachesAPIServerThroughForwarder|TestAPIPortsWithoutForwarderAsRoot|TestChartRepoInShell|TestHomeIsTheShells|TestHomeCannotBeLeft)$", "-test.count=1", "-test.v")
 	cmd.Dir = os.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir(),
 		jailtest.ForwarderEnv + "=" + jailtest.Options(t).Forwarder[0], jailtest.KubectlEnv + "=" + jailtest.Options(t).Tools["kubectl"]}
@@ -553,7 +553,8 @@ func TestWorksAsUnprivilegedUser(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunReachesAPIServerThroughForwarder") ||
 		!strings.Contains(string(out), "--- PASS: TestAPIPortsWithoutForwarderAsRoot") ||
-		!strings.Contains(string(out), "--- PASS: TestChartRepoInShell") {
+		!strings.Contains(string(out), "--- PASS: TestChartRepoInShell") ||
+		!strings.Contains(string(out), "--- PASS: TestHomeIsTheShells") || !strings.Contains(string(out), "--- PASS: TestHomeCannotBeLeft") {
 		t.Fatalf("the jail test as nobody: %v\n%s", err, out)
 	}
 }
