@@ -41,6 +41,8 @@ func TestErrorSentences(t *testing.T) {
 		{"errShortPassword", errShortPassword}, {"errLongPassword", errLongPassword}, {"errBadName", errBadName},
 		{"errEmailTaken", errEmailTaken}, {"errBadLogin", errBadLogin}, {"errTooManyLogins", errTooManyLogins},
 		{"errCrossSite", errCrossSite}, {"errUnknownHost", errUnknownHost}, {"errTooManyAccounts", errTooManyAccounts}, {"errGuestLimit", errGuestLimit},
+		{"errFileName", errFileName}, {"errFileMissing", errFileMissing}, {"errNotAFile", errNotAFile}, {"errFileTooBig", errFileTooBig},
+		{"errNotText", errNotText}, {"errHomeFull", errHomeFull}, {"errShellEnded", errShellEnded}, {"errNoEditor", errNoEditor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

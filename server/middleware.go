@@ -60,7 +60,11 @@ func (s *Server) newEcho() *echo.Echo {
 	}))
 	e.Use(middleware.Recover())
 	e.Use(s.knownHost)
-	e.Use(middleware.BodyLimit(maxBody))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: maxBody,
+		// The editor saves files of up to jail.MaxHomeFile; saveFile bounds them.
+		Skipper: func(c echo.Context) bool { return c.Request().Method == http.MethodPut && c.Path() == "/api/v1/sessions/:id/files/*" },
+	}))
 	e.Use(s.securityHeaders)
 	e.Use(s.authenticate)
 	e.Use(s.sameOrigin)

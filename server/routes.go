@@ -34,6 +34,9 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id/events", s.sessionEvents)
 	api.POST("/sessions/:id/activity", s.activity)
 	api.GET("/sessions/:id/terminal", s.terminal)
+	api.GET("/sessions/:id/files", s.listFiles)
+	api.GET("/sessions/:id/files/*", s.readFile)
+	api.PUT("/sessions/:id/files/*", s.saveFile)
 
 	if s.opts.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(s.opts.Metrics))

@@ -338,6 +338,9 @@ func newTerminal(m *Manager, key string, p Process, cancel context.CancelFunc) *
 	return t
 }
 
+// Process is the program the terminal runs.
+func (t *Terminal) Process() Process { return t.p }
+
 // Done is closed when the terminal has ended.
 func (t *Terminal) Done() <-chan struct{} { return t.done }
 
