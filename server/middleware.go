@@ -63,7 +63,9 @@ func (s *Server) newEcho() *echo.Echo {
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: maxBody,
 		// The editor saves files of up to jail.MaxHomeFile; saveFile bounds them.
-		Skipper: func(c echo.Context) bool { return c.Request().Method == http.MethodPut && c.Path() == "/api/v1/sessions/:id/files/*" },
+		Skipper: func(c echo.Context) bool {
+			return c.Request().Method == http.MethodPut && c.Path() == "/api/v1/sessions/:id/files/*"
+		},
 	}))
 	e.Use(s.securityHeaders)
 	e.Use(s.authenticate)
