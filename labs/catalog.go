@@ -177,7 +177,7 @@ func (c *Catalog) renderTask(chapterID, taskID string) (*taskRender, error) {
 		var b bytes.Buffer
 		w := bufio.NewWriter(&b) // a util.BufWriter, which codeRenderer writes to
 		b.WriteString("<details class=\"solution\"><summary>Solution</summary>\n")
-		if err := (codeRenderer{formatter: newFormatter()}).write(w, "bash", "run", strings.TrimRight(t.Solution, "\n")+"\n"); err != nil {
+		if err := (codeRenderer{formatter: newFormatter()}).write(w, "bash", "run", "", strings.TrimRight(t.Solution, "\n")+"\n"); err != nil {
 			return nil, fmt.Errorf("render solution of task %s/%s: %w", chapterID, taskID, err)
 		}
 		if err := w.Flush(); err != nil {

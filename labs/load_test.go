@@ -195,7 +195,8 @@ id: again
 			files: map[string]string{
 				"01-pods/01-first.md": "# First\n\n> [!CAUTION]\n> careful\n\n```run yaml\nkind: Pod\n```\n\n" +
 					"![missing](nothere.png)\n\n![remote](https://example.com/x.png)\n\n![escape](../02-x/a.png)\n\n" +
-					"![absolute](/etc/passwd.png)\n\n![not an image](tasks.yaml)\n\n![ok](pod.png)\n",
+					"![absolute](/etc/passwd.png)\n\n![not an image](tasks.yaml)\n\n![ok](pod.png)\n\n" +
+					"```yaml file=../escape.yaml\nkind: Pod\n```\n\n```run file=pod.yaml\nkubectl get pods\n```\n\n```yaml file=.bashrc\nx\n```\n\n```yaml file=manifests/pod.yaml\nkind: Pod\n```\n",
 				"01-pods/pod.png": "png",
 			},
 			want: []string{
@@ -206,6 +207,9 @@ id: again
 				`01-pods/01-first.md:14: image "../02-x/a.png" must be a relative path to a file in the chapter folder`,
 				`01-pods/01-first.md:16: image "/etc/passwd.png" must be a relative path to a file in the chapter folder`,
 				`01-pods/01-first.md:18: image "tasks.yaml" not found in the chapter folder`,
+				`01-pods/01-first.md:22: file="../escape.yaml": name a file in the learner's home with letters, digits, '.', '_', '-' and '/' (such as file=pod.yaml or file=manifests/pod.yaml), not starting with '.' and without '..'`,
+				"01-pods/01-first.md:26: file= belongs on a block to save (```yaml file=pod.yaml), not on a run block",
+				`01-pods/01-first.md:30: file=".bashrc": name a file in the learner's home with letters, digits, '.', '_', '-' and '/' (such as file=pod.yaml or file=manifests/pod.yaml), not starting with '.' and without '..'`,
 			},
 		},
 		{

@@ -125,8 +125,15 @@ func (lessonTransformer) Transform(doc *ast.Document, reader text.Reader, pc par
 			rewriteImage(n, source, lc)
 		case *ast.FencedCodeBlock:
 			if lc.problems != nil {
-				if info := codeInfo(n, source); strings.HasPrefix(info, "run ") && info != "run bash" {
+				info := codeInfo(n, source)
+				_, hasFile := codeFile(info)
+				if strings.HasPrefix(info, "run ") && info != "run bash" && !hasFile {
 					lc.problems.add(lc.file, lineOf(source, n), "run blocks are shell: use ```run or ```run bash, not ```%s", info)
+				}
+				if hasFile && strings.HasPrefix(info, "run") {
+					lc.problems.add(lc.file, lineOf(source, n), "file= belongs on a block to save (```yaml file=pod.yaml), not on a run block")
+				} else if name, ok := codeFile(info); ok && !saveName.MatchString(name) {
+					lc.problems.add(lc.file, lineOf(source, n), "file=%q: name a file in the learner's home with letters, digits, '.', '_', '-' and '/' (such as file=pod.yaml or file=manifests/pod.yaml), not starting with '.' and without '..'", name)
 				}
 			}
 		}
@@ -286,6 +293,25 @@ func codeInfo(n ast.Node, source []byte) string {
 
 var languageName = regexp.MustCompile(`^[A-Za-z0-9_+.#-]+$`)
 
+// codeFile is the file a block offers to save, from file=NAME in its info
+// string ("yaml file=pod.yaml").
+func codeFile(info string) (string, bool) {
+	fields := strings.Fields(info)
+	if len(fields) > 0 {
+		fields = fields[1:] // the language
+	}
+	for _, f := range fields {
+		if name, ok := strings.CutPrefix(f, "file="); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// saveName is a file name a block may save to: relative, in the home, no
+// hidden parts.
+var saveName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`)
+
 // codeKind maps an info string to the language class and the block's action.
 func codeKind(info string) (lang, action string) {
 	if info == "run" || strings.HasPrefix(info, "run ") {
@@ -313,34 +339,90 @@ func (r codeRenderer) render(w util.BufWriter, source []byte, n ast.Node, enteri
 	if !entering {
 		return ast.WalkSkipChildren, nil
 	}
-	lang, action := codeKind(codeInfo(n, source))
+	info := codeInfo(n, source)
+	lang, action := codeKind(info)
+	file, _ := codeFile(info)
+	if !saveName.MatchString(file) {
+		file = "" // labs validate names the problem; the block stays copy-only
+	}
 	var code bytes.Buffer
 	lines := n.Lines()
 	for i := range lines.Len() {
 		seg := lines.At(i)
 		code.Write(seg.Value(source))
 	}
-	if err := r.write(w, lang, action, code.String()); err != nil {
+	if err := r.write(w, lang, action, file, code.String()); err != nil {
 		return ast.WalkStop, err
 	}
 	return ast.WalkSkipChildren, nil
 }
 
-func (r codeRenderer) write(w util.BufWriter, lang, action, code string) error {
-	fmt.Fprintf(w, `<div class="codeblock" data-action="%s"><pre class="chroma"><code class="language-%s">`, action, util.EscapeHTML([]byte(lang)))
-	lexer := lexers.Get(lang)
-	if lexer == nil {
-		lexer = lexers.Fallback
+func (r codeRenderer) write(w util.BufWriter, lang, action, file, code string) error {
+	fmt.Fprintf(w, `<div class="codeblock" data-action="%s"`, action)
+	if file != "" && action != "run" {
+		fmt.Fprintf(w, ` data-file="%s"`, file) // saveName admits no character HTML escapes
 	}
-	it, err := chroma.Coalesce(lexer).Tokenise(nil, code)
-	if err != nil {
+	fmt.Fprintf(w, `><pre class="chroma"><code class="language-%s">`, util.EscapeHTML([]byte(lang)))
+	var tokens []chroma.Token
+	for _, part := range heredocParts(lang, code) {
+		lexer := lexers.Get(part.lang)
+		if lexer == nil {
+			lexer = lexers.Fallback
+		}
+		it, err := chroma.Coalesce(lexer).Tokenise(nil, part.code)
+		if err != nil {
+			return fmt.Errorf("highlight %s: %w", part.lang, err)
+		}
+		tokens = append(tokens, it.Tokens()...)
+	}
+	if err := r.formatter.Format(w, styles.Get(lightStyle), chroma.Literator(tokens...)); err != nil {
 		return fmt.Errorf("highlight %s: %w", lang, err)
 	}
-	if err := r.formatter.Format(w, styles.Get(lightStyle), it); err != nil {
-		return fmt.Errorf("highlight %s: %w", lang, err)
-	}
-	_, err = w.WriteString("</code></pre></div>\n")
+	_, err := w.WriteString("</code></pre></div>\n")
 	return err
+}
+
+// codePart is a piece of a code block in one language.
+type codePart struct{ lang, code string }
+
+// heredocStart finds a here-document's delimiter: <<EOF, <<'EOF', <<-"EOF".
+var heredocStart = regexp.MustCompile(`<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?`)
+
+// heredocParts splits a shell block so that the body of each
+// here-document is highlighted as what it is (a manifest: YAML), not as
+// one long shell string.
+func heredocParts(lang, code string) []codePart {
+	if lang != "bash" {
+		return []codePart{{lang, code}}
+	}
+	var parts []codePart
+	var shell, body strings.Builder
+	delim := ""
+	for line := range strings.Lines(code) {
+		switch {
+		case delim == "":
+			shell.WriteString(line)
+			if m := heredocStart.FindStringSubmatch(line); m != nil {
+				delim = m[1]
+				parts = append(parts, codePart{"bash", shell.String()})
+				shell.Reset()
+			}
+		case strings.TrimSpace(line) == delim:
+			parts = append(parts, codePart{"yaml", body.String()})
+			body.Reset()
+			shell.WriteString(line)
+			delim = ""
+		default:
+			body.WriteString(line)
+		}
+	}
+	if body.Len() > 0 { // an unterminated here-document
+		parts = append(parts, codePart{"yaml", body.String()})
+	}
+	if shell.Len() > 0 {
+		parts = append(parts, codePart{"bash", shell.String()})
+	}
+	return parts
 }
 
 // admonitionRenderer renders admonitionNode as

@@ -106,6 +106,9 @@ func (s *Server) listFiles(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if files == nil {
+			files = []jail.HomeEntry{} // [], not null
+		}
 		return c.JSON(http.StatusOK, filesJSON{Files: files, Truncated: truncated})
 	})
 }

@@ -275,6 +275,11 @@ func TestUIChapterFlow(t *testing.T) {
 		passedJS := fmt.Sprintf(`document.querySelector('#task-%s').dataset.status === 'passed'`, task)
 		step := eval[string](t, ada, fmt.Sprintf(`document.querySelector('#task-%s').dataset.step`, task))
 		click(t, ada, "open step "+step, "#tab-"+step)
+		// The step's manifests first, saved into the home as its lesson says.
+		for _, file := range eval[[]string](t, ada, fmt.Sprintf(`[...document.querySelectorAll('#step-%s .codeblock[data-file]')].map(b => b.dataset.file)`, step)) {
+			click(t, ada, "save "+file, fmt.Sprintf(`#step-%s .codeblock[data-file=%q] button.save`, step, file))
+			waitFor(t, ada, "the editor showing "+file, `document.querySelector('#editor-path').textContent === '~/`+file+`'`, 20*time.Second)
+		}
 		runs := eval[[]string](t, ada, fmt.Sprintf(`[...document.querySelectorAll('#step-%s button[data-run]')].map(b => b.dataset.run)`, step))
 		for _, run := range runs {
 			if eval[bool](t, ada, passedJS) {

@@ -10,12 +10,14 @@ import { initLesson } from './chapter/lesson.js';
 import { createSession } from './chapter/session.js';
 import { initSolutions } from './chapter/solutions.js';
 import { initDock } from './chapter/dock.js';
+import { initViews, showView } from './chapter/views.js';
 
 initSteps();
 initDock();
 initSplit();
+initViews();
 const session = createSession();
-initLesson({ run: session.run });
+initLesson({ run: session.run, save: session.save });
 initSolutions({ run: session.run });
 
 // Alt+1 / Alt+2 move between lesson and terminal (the terminal keeps Tab).
@@ -25,10 +27,12 @@ window.addEventListener('keydown', (ev) => {
   if (ev.code === 'Digit1') {
     ev.preventDefault();
     ev.stopPropagation();
+    showView('lesson');
     lessonBody.focus();
   } else if (ev.code === 'Digit2') {
     ev.preventDefault();
     ev.stopPropagation();
+    showView('console');
     session.focusTerminal();
   }
 }, true);

@@ -20,7 +20,7 @@ const encoder = new TextEncoder();
 const MAX_PENDING = 64 * 1024; // input typed while reconnecting, sent on resume
 const GIVE_UP_AFTER = 10; // failed connection attempts in a row
 
-let spare = null; // a screen built ahead of need: {element, term, fit, dropStyles}
+let spare = null; // a screen built ahead of need: {element, term, fit}
 
 /**
  * Builds a learner's screen in element while the page is idle, so that
@@ -41,7 +41,6 @@ export function prepareScreen(element) {
 function dropSpare() {
   if (!spare) return;
   spare.term.dispose();
-  spare.dropStyles();
   spare = null;
 }
 
@@ -73,9 +72,8 @@ function buildScreen(element, opts) {
     ev.preventDefault();
     window.open(uri, '_blank', 'noopener,noreferrer');
   }));
-  const dropStyles = adoptInlineStyles(element);
   term.open(element);
-  return { term, fit, dropStyles };
+  return { term, fit };
 }
 
 /**
@@ -211,7 +209,7 @@ export function attachTerminal(element, opts) {
   // its screen.
   connect();
 
-  const { term, fit, dropStyles } = takeScreen(element, opts);
+  const { term, fit } = takeScreen(element, opts);
   term.options.cursorBlink = !readOnly;
 
   // While replay is parsed, xterm.js answers the queries in it (device
@@ -264,14 +262,23 @@ export function attachTerminal(element, opts) {
     window.removeEventListener('online', wake);
     document.removeEventListener('visibilitychange', wake);
     term.dispose();
-    dropStyles();
   }
 
   return {
     term,
-    /** Types text into the shell as if the learner had typed it. */
+    /**
+     * Types a command into the shell as if the learner had typed it.
+     * Refuses ('fullscreen') while a full-screen program (vim, less) has
+     * the screen: the keys would edit its buffer. Clears what the learner
+     * had half typed at the prompt first (Ctrl+E, Ctrl+U), so the command
+     * runs as shown. Returns true once sent, false if it could not be.
+     */
     typeText(text) {
-      return sendInput(encoder.encode(String(text)));
+      const buf = term.buffer.active;
+      if (buf.type === 'alternate') return 'fullscreen';
+      const line = buf.getLine(buf.baseY + buf.cursorY)?.translateToString(true) || '';
+      const clear = /\$ \S/.test(line) ? '\x05\x15' : '';
+      return sendInput(encoder.encode(clear + String(text)));
     },
     focus() {
       term.focus();
@@ -289,53 +296,46 @@ export function attachTerminal(element, opts) {
   };
 }
 
-// adoptInlineStyles mirrors the <style> elements xterm.js creates under
-// root into constructed stylesheets: our Content-Security-Policy
-// (style-src 'self') blocks inline <style>, but not adopted sheets.
-function adoptInlineStyles(root) {
-  if (!('adoptedStyleSheets' in document) || typeof CSSStyleSheet !== 'function') return () => {};
-  const sheets = new Map();
-  const sync = (styleEl) => {
-    let sheet = sheets.get(styleEl);
-    if (!sheet) {
-      sheet = new CSSStyleSheet();
-      sheets.set(styleEl, sheet);
-      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-    }
+// xterm.js styles its screen with <style> elements, appended empty and
+// filled later. Our Content-Security-Policy (style-src 'self') refuses
+// inline styles, and the browser reports every refusal; constructed style
+// sheets it allows. So a <style> element is never put into the document:
+// its text is mirrored into an adopted sheet while it lives, and dropped
+// when it is removed. (CodeMirror uses adopted sheets itself.)
+const styleSheets = new WeakMap(); // <style> element → its constructed sheet
+function mirrorStyle(styleEl) {
+  if (styleSheets.has(styleEl)) return;
+  const sheet = new CSSStyleSheet();
+  styleSheets.set(styleEl, sheet);
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  const sync = () => {
     try {
       sheet.replaceSync(styleEl.textContent || '');
     } catch (e) {
       console.warn('terminal style', e);
     }
   };
-  const drop = (styleEl) => {
-    const sheet = sheets.get(styleEl);
-    if (!sheet) return;
-    sheets.delete(styleEl);
-    document.adoptedStyleSheets = document.adoptedStyleSheets.filter((s) => s !== sheet);
-  };
-  const styleOf = (node) => {
-    if (!node) return null;
-    if (node.nodeName === 'STYLE') return node;
-    return node.parentNode && node.parentNode.nodeName === 'STYLE' ? node.parentNode : null;
-  };
-  const observer = new MutationObserver((records) => {
-    for (const r of records) {
-      for (const n of r.addedNodes || []) {
-        if (n.nodeName === 'STYLE') sync(n);
-        else if (n.querySelectorAll) n.querySelectorAll('style').forEach(sync);
+  sync();
+  new MutationObserver(sync).observe(styleEl, { childList: true, characterData: true, subtree: true });
+}
+if ('adoptedStyleSheets' in document && typeof CSSStyleSheet === 'function') {
+  for (const method of ['appendChild', 'insertBefore']) {
+    const insert = Node.prototype[method];
+    Node.prototype[method] = function (node, ...rest) {
+      if (node instanceof HTMLStyleElement && !node.nonce) {
+        mirrorStyle(node);
+        return node;
       }
-      for (const n of r.removedNodes || []) {
-        if (n.nodeName === 'STYLE') drop(n);
-        else if (n.querySelectorAll) n.querySelectorAll('style').forEach(drop);
-      }
-      const s = styleOf(r.target);
-      if (s && s.isConnected) sync(s);
+      return insert.call(this, node, ...rest);
+    };
+  }
+  const remove = HTMLStyleElement.prototype.remove;
+  HTMLStyleElement.prototype.remove = function () {
+    const sheet = styleSheets.get(this);
+    if (sheet) {
+      styleSheets.delete(this);
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter((x) => x !== sheet);
     }
-  });
-  observer.observe(root, { childList: true, subtree: true, characterData: true });
-  return () => {
-    observer.disconnect();
-    for (const el of [...sheets.keys()]) drop(el);
+    return remove.call(this);
   };
 }

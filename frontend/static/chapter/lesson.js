@@ -45,12 +45,14 @@ async function copyText(text, button) {
 let runButtons = 0;
 
 /**
- * Gives a code block its Copy button, and a Run button when it is a
- * command (data-action="run"). run(text) types into the terminal.
+ * Gives a code block its Copy button, a Run button when it is a command
+ * (data-action="run") and a Save button when it names a file (data-file).
+ * run(text) types into the terminal; save(path, text, button) writes the
+ * file into the learner's home and opens it in the editor.
  * @param {HTMLElement} block
- * @param {(text: string) => boolean} run
+ * @param {{run: (text: string) => boolean, save?: (path: string, text: string, button: HTMLElement) => Promise<boolean>}} actions
  */
-export function enhanceCodeBlock(block, run) {
+export function enhanceCodeBlock(block, { run, save }) {
   if ($('.code-actions', block)) return;
   const code = $('code', block);
   if (!code) return;
@@ -62,19 +64,26 @@ export function enhanceCodeBlock(block, run) {
     b.addEventListener('click', () => { if (run(code.textContent)) flash(b, 'Sent ✓'); });
     bar.append(b);
   }
+  if (block.dataset.file && save) {
+    const path = block.dataset.file;
+    const b = codeButton('save', `Save to ~/${path}`, `Save this block as ~/${path} in your sandbox and open it in the editor`);
+    b.addEventListener('click', async () => { if (await save(path, code.textContent, b)) flash(b, 'Saved ✓'); });
+    bar.append(b);
+  }
   const copy = codeButton('copy', 'Copy', 'Copy to the clipboard');
   copy.addEventListener('click', () => copyText(code.textContent.replace(/\n+$/, ''), copy));
   bar.append(copy);
-  block.append(bar);
+  block.prepend(bar);
 }
 
 /**
  * Enhances the lesson. run(text) types a command into the terminal and
- * reports whether it did (it tells the learner why not).
- * @param {{run: (text: string) => boolean}} opts
+ * reports whether it did (it tells the learner why not); save(path, text,
+ * button) saves a block to the learner's home.
+ * @param {{run: (text: string) => boolean, save: (path: string, text: string, button: HTMLElement) => Promise<boolean>}} actions
  */
-export function initLesson({ run }) {
-  for (const block of $$('div.codeblock')) enhanceCodeBlock(block, run);
+export function initLesson(actions) {
+  for (const block of $$('div.codeblock')) enhanceCodeBlock(block, actions);
 
   // GFM task lists render disabled checkboxes; name them for screen readers.
   for (const cb of $$('.prose li > input[type="checkbox"]')) {

@@ -11,6 +11,8 @@ import { createTerminalPane } from './terminal-pane.js';
 import { createEvents } from './events.js';
 import { createNotices } from './notices.js';
 import { createActivity } from './activity.js';
+import { createEditor } from './editor.js';
+import { showView } from './views.js';
 
 const statusLabels = {
   none: 'No sandbox', provisioning: 'Preparing', queued: 'Queued', ready: 'Ready',
@@ -50,6 +52,7 @@ export function createSession() {
 
   const tasks = createTasks({ session });
   const pane = createTerminalPane({ session, onClosed: refresh });
+  const editor = createEditor({ session, showTerminal: () => { window.dispatchEvent(new Event('resize')); pane.focus(); } });
   const activity = createActivity({ session, onActive: () => notices.active() });
   const notices = createNotices({
     session,
@@ -90,6 +93,7 @@ export function createSession() {
     el.reset.hidden = !(ready || st === 'failed');
     el.end.hidden = !live.has(st) && st !== 'failed';
     notices.update(s, prev);
+    if (!ready) editor.close();
 
     switch (st) {
       case 'provisioning':
@@ -266,7 +270,8 @@ export function createSession() {
 
   return {
     focusTerminal: pane.focus,
-    preloadTerminal: pane.preload,
+    preloadTerminal: () => { pane.preload(); editor.preload(); },
+    save: editor.saveBlock,
 
     /** Types a command into the terminal; tells the learner when it cannot. */
     run(text) {
@@ -280,7 +285,15 @@ export function createSession() {
         toast('The terminal is still connecting; try again in a moment.');
         return false;
       }
-      if (!pane.typeText(`${text.replace(/\n+$/, '')}\n`)) {
+      editor.showTerminal();
+      showView('console');
+      const sent = pane.typeText(`${text.replace(/\n+$/, '')}\n`);
+      if (sent === 'fullscreen') {
+        toast('A full-screen program (vim, less, top…) has the terminal: quit it first, then click Run again.');
+        pane.focus();
+        return false;
+      }
+      if (!sent) {
         toast('The terminal is not taking input right now; wait for it to reconnect.', { error: true });
         return false;
       }

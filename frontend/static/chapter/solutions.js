@@ -26,7 +26,7 @@ export function initSolutions({ run }) {
       code.textContent = `${s.solution}\n`;
       pre.append(code);
       block.append(pre);
-      enhanceCodeBlock(block, run);
+      enhanceCodeBlock(block, { run });
       button.replaceWith(block);
     }));
   }

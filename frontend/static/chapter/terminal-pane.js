@@ -140,8 +140,9 @@ export function createTerminalPane({ session, onClosed }) {
       return !!term && termReady;
     },
     /** Types text into the shell; false when it takes no input now. */
+    /** Types into the shell: true, false, or 'fullscreen' (see terminal.js). */
     typeText(text) {
-      return term.typeText(text) !== false;
+      return term.typeText(text);
     },
     /** Loads the terminal code and builds its screen early: both are needed as soon as a sandbox is ready. */
     preload: prepare,
