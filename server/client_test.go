@@ -14,8 +14,9 @@ import (
 
 // testClient is a browser stand-in: it keeps cookies and sends our Origin.
 type testClient struct {
-	base string
-	http *http.Client
+	base   string
+	http   *http.Client
+	header map[string]string // sent with every request, before raw's own
 }
 
 func newTestClient(t *testing.T, base string) *testClient {
@@ -63,7 +64,7 @@ func (c *testClient) raw(t *testing.T, method, path, body string, header map[str
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for k, v := range header {
+	for k, v := range mergeHeaders(c.header, header) {
 		if k == "Host" {
 			req.Host = v
 			continue
@@ -84,6 +85,17 @@ func (c *testClient) raw(t *testing.T, method, path, body string, header map[str
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return res, data
+}
+
+func mergeHeaders(base, over map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	return m
 }
 
 // cookie returns the value of the client's cookie name for the server's root.

@@ -38,6 +38,9 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id/files/*", s.readFile)
 	api.PUT("/sessions/:id/files/*", s.saveFile)
 
+	// kubectl on the learner's own machine, with a downloaded kubeconfig.
+	e.Any(kubeProxyRoute, s.kubeProxy)
+
 	if s.opts.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(s.opts.Metrics))
 	}

@@ -111,6 +111,7 @@ type Server struct {
 	// life is the server's whole-lifetime context: background work such as
 	// live grading runs under it, never under a request's context.
 	life       context.Context
+	kubeKey    kubeKey // signs downloaded kubeconfigs' tokens
 	stopLife   context.CancelFunc
 	background sync.WaitGroup // goroutines that run for the server's life
 

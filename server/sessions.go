@@ -229,21 +229,6 @@ func (s *Server) readySandbox(ctx context.Context, ss sandbox.Session) (*sandbox
 	return sb, nil
 }
 
-func (s *Server) kubeconfig(c echo.Context) error {
-	ss, _, err := s.ownedSession(c)
-	if err != nil {
-		return err
-	}
-	sb, err := s.readySandbox(c.Request().Context(), ss)
-	if err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="kubelab-%s.kubeconfig"`, ss.Chapter))
-	h.Set("Cache-Control", "no-store")
-	return c.Blob(http.StatusOK, "application/yaml", sb.Kubeconfig)
-}
-
 // activity records that the learner is working in the page (ownedSession
 // counts it).
 func (s *Server) activity(c echo.Context) error {
