@@ -170,6 +170,7 @@ type pageData struct {
 
 	Chapters     []catalogCard
 	Continue     *catalogCard // the chapter the home page suggests
+	Returning    bool         // the learner has started a chapter before (the home page greets them back)
 	TotalMinutes int
 	Chapter      *chapterPage
 	Progress     *progressPage

@@ -31,6 +31,7 @@ func (p *pages) home(c echo.Context) error {
 			Minutes: ch.Minutes, Tasks: pr.Total, Passed: pr.Passed, Points: pr.Points, Score: pr.Score,
 			Simulated: len(ch.Needs) == 0, OwnCluster: ch.Sandbox == labs.SandboxCluster, Started: pr.Started, Done: pr.Done})
 		d.TotalMinutes += ch.Minutes
+		d.Returning = d.Returning || pr.Started
 	}
 	if d.User != nil {
 		d.Continue = continueWith(d.Chapters)

@@ -56,7 +56,7 @@ func TestServeKindRealContainers(t *testing.T) {
 	ss := startChapter(t, c, "replicasets", time.Minute)
 	ready := time.Since(t0)
 	term := openTerminal(t, p, c, ss.ID)
-	term.waitFor("(ns: default)", 30*time.Second) // the prompt
+	term.waitFor(shellPrompt, 30*time.Second)
 	prompt := time.Since(t0)
 	term.run(`kubectl config current-context; echo ctx-$((40+1))`)
 	term.waitFor("replicasets\r\nctx-41", 30*time.Second)

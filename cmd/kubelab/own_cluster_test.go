@@ -56,7 +56,7 @@ func TestServeOwnClusters(t *testing.T) {
 		t.Errorf("session sandbox = %+v; want a simulated cluster of one's own (kind simcluster, namespace default)", ssA.Sandbox)
 	}
 	termA := openTerminal(t, p, a, ssA.ID)
-	termA.waitFor("(ns: default)", 30*time.Second)
+	termA.waitFor(shellPrompt, 30*time.Second)
 	t.Logf("measure: own simulated cluster from the warm pool (with the chapter's setup): start → prompt %v", time.Since(t0).Round(time.Millisecond))
 
 	termA.run(`kubectl get nodes --no-headers -o custom-columns=N:.metadata.name | tr '\n' ' '; echo; kubectl auth can-i '*' '*' --all-namespaces; echo nodes-$((40+1))`)

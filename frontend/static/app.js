@@ -4,16 +4,16 @@ import { api, toast, safeNext, setPrefCookie, busy, askDialog } from './api.js';
 
 const root = document.documentElement;
 
-// Theme: system → light → dark → system. The server renders data-theme from
-// the cookie, so reloads paint the right theme at once.
+// Theme: each click shows the other theme than the one on screen (the
+// system's until the first click), so no click ever looks like nothing. The
+// server renders data-theme from the cookie, so reloads paint it at once.
 const themeButton = document.getElementById('theme-toggle');
 if (themeButton) {
   themeButton.addEventListener('click', () => {
-    const order = ['', 'light', 'dark'];
-    const next = order[(order.indexOf(root.dataset.theme || '') + 1) % order.length];
-    if (next) root.dataset.theme = next; else delete root.dataset.theme;
+    const next = effectiveTheme() === 'dark' ? 'light' : 'dark';
+    root.dataset.theme = next;
     setPrefCookie('kubelab_theme', next);
-    themeButton.setAttribute('aria-label', `Theme: ${next || 'system'}`);
+    themeButton.setAttribute('aria-label', `Theme: ${next}`);
     window.dispatchEvent(new CustomEvent('kubelab:theme', { detail: { theme: effectiveTheme() } }));
   });
 }

@@ -169,7 +169,8 @@ const profile = `[ -f ~/.bashrc ] && . ~/.bashrc
 `
 
 // bashrc sets up kubectl for the learner: completion (also for k), the
-// alias, and a prompt with the current namespace.
+// alias, and a short prompt that names the namespace once it is not the
+// lab's own.
 const bashrc = `# kubelab shell
 # /etc/profile sets PATH anew: kubelab's tools come first again.
 case ":$PATH:" in *:` + jailTools + `:*) ;; *) PATH="` + jailTools + `:$PATH" ;; esac
@@ -209,5 +210,12 @@ __kubelab_ns() {
 		END { print (nsof[cur] != "" ? nsof[cur] : "default") }
 	' "${KUBECONFIG:-$HOME/.kube/config}" 2>/dev/null
 }
-PS1='\[\e[1;34m\]\u@kubelab\[\e[0m\] \[\e[1;32m\](ns: $(__kubelab_ns))\[\e[0m\] \w \$ '
+# The prompt stays short (the page's status bar names the lab's namespace):
+# it names the namespace only once kubectl works in another one.
+__kubelab_ns_note() {
+	local ns
+	ns=$(__kubelab_ns)
+	[ "$ns" != "${NS:-}" ] && printf ' (ns: %s)' "$ns"
+}
+PS1='\[\e[1;34m\]\w\[\e[0m\]\[\e[1;32m\]$(__kubelab_ns_note)\[\e[0m\] \$ '
 `

@@ -61,7 +61,7 @@ func TestJailedShellOverWebsocket(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, terminal.Options{}, jailedShell(t, fakeAPI(t)))
 	c := h.dial("k", false, 0)
-	c.waitOutput("(ns: lab-1)")
+	c.waitOutput("\x1b[1;32m\x1b[0m $ ") // the lab's own namespace goes unnamed: an empty note
 	c.sendJSON(map[string]any{"type": "resize", "cols": 100, "rows": 30})
 	c.send("stty size\n")
 	c.waitOutput("30 100")

@@ -27,6 +27,7 @@ const el = {
   reset: $('#reset-btn'),
   end: $('#end-btn'),
   kubeconfig: $('#kubeconfig-link'),
+  namespace: $('#term-ns'),
   queuePos: $('#queue-pos'),
   failReason: $('#fail-reason'),
   endedReason: $('#ended-reason'),
@@ -89,6 +90,9 @@ export function createSession() {
     const ready = st === 'ready';
     el.extend.hidden = !ready;
     el.kubeconfig.hidden = !ready;
+    // The prompt names a namespace only once kubectl leaves the lab's own.
+    el.namespace.hidden = !ready || !s.sandbox?.namespace;
+    el.namespace.textContent = s.sandbox?.namespace ? `namespace ${s.sandbox.namespace}` : '';
     el.kubeconfig.href = `/api/v1/sessions/${encodeURIComponent(s.id)}/kubeconfig`;
     el.reset.hidden = !(ready || st === 'failed');
     el.end.hidden = !live.has(st) && st !== 'failed';
