@@ -145,6 +145,9 @@ func (term *termConn) run(line string) {
 	}
 }
 
+// shellPrompt ends the learner's prompt (its colour reset, then "$ ").
+const shellPrompt = "\x1b[0m $ "
+
 // waitFor waits until the terminal has printed want.
 func (term *termConn) waitFor(want string, within time.Duration) {
 	term.t.Helper()
