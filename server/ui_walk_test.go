@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"flag"
+	"os"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
+
+var readmeScreenshot = flag.String("readme-screenshot", "", "write the README's screenshot (the pods chapter at desktop width, tasks green) to this file")
 
 // pageProblems collects what a learner's browser reports as wrong: console
 // errors, uncaught exceptions, log entries at level error (failed loads
@@ -101,6 +105,15 @@ func pressKey(key string, code int64) chromedp.Action[chromedp.Void] {
 		}
 		return nil
 	})
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // emulate sizes the tab's viewport, as a phone when phone.
@@ -221,6 +234,14 @@ func TestUIPodsChapterWalk(t *testing.T) {
 			do(t, u, "ask for the label", chromedp.Click(chromedp.CSS("#terminal")),
 				insertText("kubectl get pod my-app-pod -o jsonpath='{.metadata.labels.env}{\"-seen\"}'"), chromedp.KeyEvent("\r"))
 			waitFor(t, u, "the label from the editor", `(`+terminalTextJS+`).includes('dev-seen')`, 20*time.Second)
+			if *readmeScreenshot != "" && !tc.phone {
+				eval[bool](t, u, `(document.querySelector('#step-02-pods-from-yaml .tasks').scrollIntoView({block: 'start'}), true)`)
+				waitFor(t, u, "no toast", `document.querySelector('#toast').hidden`, 10*time.Second)
+				time.Sleep(500 * time.Millisecond) // the scroll settles
+				if err := os.WriteFile(*readmeScreenshot, readFile(t, screenshot(t, u, "readme")), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			// A solution, revealed after the question.
 			showLesson()
