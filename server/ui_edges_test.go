@@ -1,6 +1,7 @@
 package server
 
 import (
+	"regexp"
 	"testing"
 	"time"
 
@@ -80,4 +81,20 @@ func TestUIRoughEdges(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	click(t, u, "the Run button again", `#step-01-first-pod button[data-run]`)
 	waitFor(t, u, "the command ran alone", `(`+terminalTextJS+`).includes('kubectl') && !(`+terminalTextJS+`).includes('half-typedkubectl')`, 10*time.Second)
+
+	// Extend until the lifetime cap: the time left keeps one format, and at
+	// the cap Extend is disabled and says why.
+	for i := 0; !eval[bool](t, u, `document.querySelector('#extend-btn').disabled`); i++ {
+		if i == 20 {
+			t.Fatal("Extend never reached the lifetime cap")
+		}
+		click(t, u, "Extend", "#extend-btn")
+		waitFor(t, u, "Extend done", `!document.querySelector('#extend-btn').hasAttribute('aria-busy')`, 10*time.Second)
+		if got := eval[string](t, u, `document.querySelector('#expiry time').textContent`); !regexp.MustCompile(`^(\d+ h )?\d+ min left$`).MatchString(got) {
+			t.Errorf("after Extend the time left reads %q", got)
+		}
+	}
+	if got := eval[string](t, u, `document.querySelector('#extend-btn').title`); got != errExtendLimit.message {
+		t.Errorf("the capped Extend button says %q, want %q", got, errExtendLimit.message)
+	}
 }

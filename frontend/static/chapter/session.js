@@ -228,10 +228,17 @@ export function createSession() {
     try {
       adopt(await api('POST', `/api/v1/sessions/${encodeURIComponent(s.id)}/extend`, {}));
       notices.extended();
-      const at = current.sandbox?.expires_at;
-      toast(at ? `Extended: your sandbox now lasts until ${new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.` : 'Extended.');
+      toast(`Extended: ${$('#expiry time').textContent || 'your sandbox has more time'}.`);
     } catch (e) {
       toast(`Could not extend: ${e.message}`, { error: true });
+      // At the lifetime cap: Extend can do nothing more for this lab.
+      if (e.status === 409) {
+        for (const b of [el.extend, ...$$('[data-extend]')]) {
+          b.disabled = true;
+          b.title = e.message;
+          b.dataset.capped = 'true';
+        }
+      }
     }
   }
 
@@ -241,7 +248,12 @@ export function createSession() {
     // keeps it so where this kubelab cannot run the chapter.
     b.disabled = b.hasAttribute('data-unavailable');
   }
-  for (const b of [el.extend, ...$$('[data-extend]')]) b.addEventListener('click', () => busy(b, extend));
+  for (const b of [el.extend, ...$$('[data-extend]')]) {
+    b.addEventListener('click', async () => {
+      await busy(b, extend);
+      if (b.dataset.capped) b.disabled = true; // busy enabled it again
+    });
+  }
 
   el.reset.addEventListener('click', async () => {
     if (!(await confirmDialog('confirm-reset'))) return;
