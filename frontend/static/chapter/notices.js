@@ -42,7 +42,7 @@ export function createNotices({ session, stillHere }) {
     t.dateTime = when.toISOString();
     t.title = when.toLocaleString();
     if (mins <= 0) t.textContent = 'expires any moment';
-    else if (mins < 60) t.textContent = `${mins} min left`;
+    else if (mins <= 60) t.textContent = `${mins} min left`;
     else t.textContent = `${Math.floor(mins / 60)} h ${mins % 60} min left`;
     expiry.classList.toggle('soon', mins <= 5);
   }
