@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server/store"
 )
 
@@ -42,7 +43,7 @@ type chapterProgress struct {
 	Score   float64
 	Started bool  // some task is passed or failing
 	Done    bool  // every task passed
-	Seconds int64 // from the first to the latest stored result
+	Seconds int64 // time in the chapter's labs (catalogProgress); at least from the first to the latest stored result
 }
 
 // progressOf is the one progress rule: it turns a learner's stored results
@@ -104,6 +105,7 @@ func (s *Server) progressIn(c echo.Context, ch *labs.Chapter) (chapterProgress, 
 // catalog, by chapter id, from one query.
 func (s *Server) catalogProgress(c echo.Context) (map[string]chapterProgress, error) {
 	byChapter := map[string][]store.TaskResultRow{}
+	labSeconds := map[string]int64{}
 	if u := userOf(c); u != nil {
 		rows, err := s.store.Progress(c.Request().Context(), u.ID)
 		if err != nil {
@@ -112,10 +114,23 @@ func (s *Server) catalogProgress(c echo.Context) (map[string]chapterProgress, er
 		for _, r := range rows {
 			byChapter[r.Chapter] = append(byChapter[r.Chapter], r)
 		}
+		// Time in a lab runs from its sandbox being ready to the learner's
+		// last activity in it: working before the first check counts too.
+		labs, err := s.store.ListSandboxSessions(c.Request().Context(), sandbox.Filter{Owner: u.ID})
+		if err != nil {
+			return nil, fmt.Errorf("labs of %s: %w", u.ID, err)
+		}
+		for _, l := range labs {
+			if !l.ReadyAt.IsZero() && l.ActiveAt.After(l.ReadyAt) {
+				labSeconds[l.Chapter] += int64(l.ActiveAt.Sub(l.ReadyAt) / time.Second)
+			}
+		}
 	}
 	out := map[string]chapterProgress{}
 	for _, ch := range s.catalog.Chapters() {
-		out[ch.ID] = progressOf(ch, byChapter[ch.ID])
+		p := progressOf(ch, byChapter[ch.ID])
+		p.Seconds = max(p.Seconds, labSeconds[ch.ID])
+		out[ch.ID] = p
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -275,4 +276,28 @@ func parseScore(t *testing.T, s string) float64 {
 		t.Errorf("not a score: %q", s)
 	}
 	return f
+}
+
+// TestTimeInTheLabs: the time in a chapter's labs runs from the sandbox
+// being ready to the learner's last activity in it, before any check.
+func TestTimeInTheLabs(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t)
+	c := guest(t, ts)
+	ss := startReady(t, c, "pods")
+	if ss.ReadyAt == nil {
+		t.Fatal("a ready session without ready_at")
+	}
+	if err := ts.store.TouchSandboxSession(t.Context(), ss.ID, ss.ReadyAt.Add(95*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	res, body := c.do(t, "GET", "/api/v1/progress", nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("progress: %d %s", res.StatusCode, body)
+	}
+	for _, p := range decode[[]chapterProgressJSON](t, body) {
+		if p.Chapter == "pods" && p.Seconds < 95 {
+			t.Errorf("time in the pods lab = %d s, want at least 95 (no task checked yet)", p.Seconds)
+		}
+	}
 }

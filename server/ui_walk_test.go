@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"flag"
-	"os"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
