@@ -180,6 +180,22 @@ func TestUIPodsChapterWalk(t *testing.T) {
 			}
 			startToPrompt(t, u)
 			showLesson()
+			// No code block's buttons cover its code; no glyph the fonts lack.
+			if bad := eval[[]string](t, u, `[...document.querySelectorAll('.step:not([hidden]) .codeblock, #step-02-pods-from-yaml .codeblock')].filter(b => {
+				const bar = b.querySelector('.code-actions').getBoundingClientRect();
+				const code = b.querySelector('code');
+				const line = document.createRange();
+				line.setStart(code, 0);
+				line.setEnd(code, Math.min(1, code.childNodes.length));
+				const first = line.getBoundingClientRect();
+				const wide = code.textContent.split('\n')[0].length * 8 > bar.left - first.left;
+				return b.offsetParent && getComputedStyle(b.querySelector('.code-actions')).position === 'absolute' && wide;
+			}).map(b => b.querySelector('code').textContent.split('\n')[0])`); len(bad) > 0 {
+				t.Errorf("buttons cover the first line of %q", bad)
+			}
+			if got := eval[string](t, u, `(() => { const el = document.querySelector('.admonition.real-cluster .admonition-title'); return el ? getComputedStyle(el, '::before').content : 'none'; })()`); got != "none" {
+				t.Errorf("the real-cluster box's title starts with %s", got)
+			}
 
 			// Step 2: save the manifest from the lesson; it opens in the editor.
 			click(t, u, "step 2", "#tab-02-pods-from-yaml")
