@@ -45,6 +45,8 @@ Usage:
   kubelab labs validate [dir]          check chapters for mistakes
   kubelab labs test [flags] [dir]      prove every task: checks fail, solution runs, checks pass
                                        (--chapter ID; --sandbox=kind for chapters that need real containers)
+  kubelab exams validate               check the practice exams and their task banks
+  kubelab exams test [flags]           prove every bank task for several draws of its params (--exam ID)
   kubelab migrate [flags]              apply database migrations and exit
   kubelab token create --email E       create an API token for a user (admins)
   kubelab version                      print the version
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return clusterCmd(ctx, args, getenv, stdout, stderr)
 	case "labs":
 		return labsCmd(ctx, args, getenv, stdout, stderr)
+	case "exams":
+		return examsCmd(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args, getenv, stdout, stderr)
 	case "token":

@@ -201,7 +201,7 @@ func provableChapters(all []*labs.Chapter, lt labsTestConfig, out io.Writer) ([]
 // chapter), so the chapter's setup runs as the session's provisioning step;
 // solutions run in the learner's jailed shell with the learner's
 // credentials.
-func labsTest(ctx context.Context, cat *labs.Catalog, chapters []*labs.Chapter, lt labsTestConfig, stdout, stderr io.Writer) error {
+func labsTest(ctx context.Context, cat labshell.Chapters, chapters []*labs.Chapter, lt labsTestConfig, stdout, stderr io.Writer) error {
 	if len(chapters) == 0 {
 		fmt.Fprintf(stdout, "no chapter to prove on --sandbox=%s\n", lt.Sandbox)
 		return nil

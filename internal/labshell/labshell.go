@@ -33,10 +33,15 @@ type SetupCredentials interface {
 	SetupConfig(ctx context.Context, id string) (*rest.Config, error)
 }
 
+// Chapters finds a chapter by id: the catalog, or an exam's drawn tasks.
+type Chapters interface {
+	Chapter(id string) (*labs.Chapter, error)
+}
+
 // Setup returns the Manager's Prepare step: it runs the setup of every
 // task of the session's chapter, in task order, in a jail holding the
 // sandbox's setup credentials (never the learner's).
-func Setup(cat *labs.Catalog, jails ScriptRunner, creds SetupCredentials) sandbox.PrepareFunc {
+func Setup(cat Chapters, jails ScriptRunner, creds SetupCredentials) sandbox.PrepareFunc {
 	return func(ctx context.Context, s sandbox.Session, sb *sandbox.Sandbox) error {
 		ch, err := cat.Chapter(s.Chapter)
 		if err != nil {
