@@ -43,6 +43,7 @@ func TestErrorSentences(t *testing.T) {
 		{"errCrossSite", errCrossSite}, {"errUnknownHost", errUnknownHost}, {"errTooManyAccounts", errTooManyAccounts}, {"errGuestLimit", errGuestLimit},
 		{"errFileName", errFileName}, {"errFileMissing", errFileMissing}, {"errNotAFile", errNotAFile}, {"errFileTooBig", errFileTooBig},
 		{"errNotText", errNotText}, {"errHomeFull", errHomeFull}, {"errShellEnded", errShellEnded}, {"errNoEditor", errNoEditor},
+		{"errExamNotRunning", errExamNotRunning}, {"errReviewNotYet", errReviewNotYet}, {"errBadMark", errBadMark},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

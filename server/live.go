@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,9 @@ func newLiveGrading(s *Server) *liveGrading {
 
 // ensure starts grading a ready session unless it already runs.
 func (l *liveGrading) ensure(ss sandbox.Session) {
+	if strings.HasPrefix(ss.Chapter, attemptChapterPrefix) {
+		return // an exam shows no grading while it runs; it is graded at its end
+	}
 	ch, err := l.s.catalog.Chapter(ss.Chapter)
 	if err != nil {
 		l.s.log.Warn("live grading not started", "session_id", ss.ID, "chapter", ss.Chapter, "err", err)

@@ -23,6 +23,15 @@ func (s *Server) routes(e *echo.Echo) {
 	api.POST("/chapters/:chapter/session", s.startSession)
 	api.POST("/chapters/:chapter/tasks/:task/solution", s.revealSolution)
 
+	api.GET("/exams", s.listExams)
+	api.POST("/exams/:exam/attempts", s.startAttempt)
+	api.GET("/attempts/:id", s.getAttempt)
+	api.PATCH("/attempts/:id/tasks/:task", s.markAttemptTask)
+	api.POST("/attempts/:id/submit", s.submitAttempt)
+	api.GET("/attempts/:id/review", s.attemptReview)
+	api.GET("/attempts/:id/kubeconfig", s.attemptSession(s.kubeconfig))
+	api.GET("/attempts/:id/terminal", s.attemptSession(s.terminal))
+
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
 	api.DELETE("/sessions/:id", s.endSession)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/labs/exams"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server/store"
 	"github.com/kubelab/kubelab/server/terminal"
@@ -77,6 +78,8 @@ type Options struct {
 	// Terminals keeps the learners' live shells; Shell starts one.
 	Terminals *terminal.Manager
 	Shell     ShellStarter
+	// Exams are the practice exams learners can sit.
+	Exams []*exams.Exam
 	// Metrics serves /metrics; nil disables it.
 	Metrics http.Handler
 
@@ -111,7 +114,8 @@ type Server struct {
 	// life is the server's whole-lifetime context: background work such as
 	// live grading runs under it, never under a request's context.
 	life       context.Context
-	kubeKey    kubeKey // signs downloaded kubeconfigs' tokens
+	kubeKey    kubeKey      // signs downloaded kubeconfigs' tokens
+	attempts   attemptCache // exam attempts' draws
 	stopLife   context.CancelFunc
 	background sync.WaitGroup // goroutines that run for the server's life
 
@@ -149,6 +153,7 @@ func New(opts Options) (*Server, error) {
 		s.public = u
 	}
 	s.echo = s.newEcho()
+	s.watchExams()
 	return s, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/labs/exams"
 
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/sandbox/jail/jailtest"
@@ -53,6 +54,28 @@ func withPool(n int) stackOption {
 	}
 }
 
+// withExams offers the exams under dir.
+func withExams(t *testing.T, dir string) stackOption {
+	list, err := exams.Load(os.DirFS(dir), labs.Options{CompileCheck: grader.CompileCheck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(_ *sandbox.ManagerOptions, o *Options) { o.Exams = list }
+}
+
+// lateChapters finds chapters through the server once it exists.
+type lateChapters struct {
+	cat *labs.Catalog
+	srv *atomic.Pointer[Server]
+}
+
+func (l lateChapters) Chapter(id string) (*labs.Chapter, error) {
+	if s := l.srv.Load(); s != nil {
+		return s.Chapter(id)
+	}
+	return l.cat.Chapter(id)
+}
+
 // withMaxPerUser lets each learner run at most n labs at once.
 func withMaxPerUser(n int) stackOption {
 	return func(o *sandbox.ManagerOptions, _ *Options) { o.MaxPerUser = n }
@@ -79,8 +102,10 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 	cl := simclustertest.Cluster(t)
 	prov := namespaced.New(namespaced.Options{Config: cl.AdminConfig(), Simulated: true, Log: log, Instance: "st" + time.Now().Format("150405.000000")[7:]})
 	j := jailtest.New(t, jailtest.Options(t))
+	// Setups find attempts' chapters through the server, made below.
+	var srvRef atomic.Pointer[Server]
 	mo := sandbox.ManagerOptions{Provisioner: prov, Store: st, Log: log, Simulated: true,
-		Prepare: labshell.Setup(cat, j, prov)}
+		Prepare: labshell.Setup(lateChapters{cat: cat, srv: &srvRef}, j, prov)}
 	so := Options{Simulated: true}
 	for _, o := range opts {
 		o(&mo, &so)
@@ -99,6 +124,7 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 		return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
 	}
 	srv, err := New(so)
+	srvRef.Store(srv)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(ctx) }()

@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubelab/kubelab/frontend"
+	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/internal/sysdeps"
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/labs/exams"
 	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server"
 	"github.com/kubelab/kubelab/server/terminal"
@@ -42,6 +44,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cat, programs, err := loadCatalog(cfg.LabsDir)
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
+	}
+	examList, err := exams.Load(exams.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
+	if err != nil {
+		return fmt.Errorf("refusing to start: invalid exams: %w", err)
 	}
 	if err := sysdeps.Ensure(ctx, sysdeps.Options{Needs: cfg.systemNeeds(), Install: os.Geteuid() == 0, Log: log}); err != nil {
 		return err
@@ -79,9 +85,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
 	reg := prometheus.NewRegistry()
+	// Setups find exam attempts' chapters through the server, made below.
+	chapters := &serverChapters{cat: cat}
 	mgr := sandbox.NewManager(sandbox.ManagerOptions{
 		Provisioner: be.prov, Store: st, Log: log, Simulated: be.simulated, Backend: cfg.Sandbox, AllClusters: cfg.Sandbox == "kind", ClusterBackend: be.clusterBackend,
-		Prepare: labshell.Setup(cat, be.jails, be.prov),
+		Prepare: labshell.Setup(chapters, be.jails, be.prov),
 		TTL:     cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, IdleTTL: cfg.IdleTimeout,
 		MaxPerUser: cfg.MaxPerUser, MaxTotal: cfg.MaxSandboxes, MaxGuests: cfg.MaxGuests,
 		PoolSize: poolSizes(cat, cfg.PoolSize, cfg.Sandbox == "kind"),
@@ -109,7 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store:          st, Log: log, PublicURL: cfg.PublicURL, AllowedHosts: splitList(cfg.AllowedHosts), Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: be.admin, Simulated: be.simulated, OwnClusters: be.clusters, FurtherClusters: be.clusterBackend == "simcluster", Terminals: terms, Ready: be.ready,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Exams: examList,
 		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
 			ss, err := mgr.Session(ctx, session)
 			if err != nil {
@@ -123,6 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	chapters.srv.Store(srv)
 	mctx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
 	managerDone := make(chan struct{})
 	go func() {

@@ -442,6 +442,16 @@ func (d Draw) Chapter(opts labs.Options) (*labs.Chapter, error) {
 
 // ChapterAs is Chapter with another chapter id.
 func (d Draw) ChapterAs(id string, opts labs.Options) (*labs.Chapter, error) {
+	cat, err := d.CatalogAs(id, opts)
+	if err != nil {
+		return nil, err
+	}
+	return cat.Chapters()[0], nil
+}
+
+// CatalogAs is the catalog holding the draw's chapter, id: it renders the
+// tasks' text (StepHTML, one step per task, in draw order).
+func (d Draw) CatalogAs(id string, opts labs.Options) (*labs.Catalog, error) {
 	ex := d.Exam
 	dir := "01-" + id
 	files := fstest.MapFS{}
@@ -501,7 +511,7 @@ func (d Draw) ChapterAs(id string, opts labs.Options) (*labs.Chapter, error) {
 		}
 		return nil, err
 	}
-	return cat.Chapters()[0], nil
+	return cat, nil
 }
 
 // render executes a task's template over its params; a name the params
