@@ -248,9 +248,6 @@ func validationDraws(t *BankTask) []map[string]string {
 	return out
 }
 
-// bankFields are a bank task's own keys; the rest is the chapter task.
-var bankFields = []string{"domain", "weight", "namespace", "text", "params"}
-
 func parseBank(data []byte, ex *Exam, domains map[string]bool, add func(string, int, string, ...any)) []*BankTask {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
