@@ -61,21 +61,12 @@ func (s *Server) withHome(c echo.Context, fn func(*jail.Home) error) error {
 	if !s.browserOriginAllowed(c.Request()) {
 		return errCrossSite
 	}
-	ss, _, err := s.ownedSession(c)
-	if err != nil {
-		return err
-	}
 	if s.opts.Shell == nil || s.terminals == nil {
 		return errNoEditor
 	}
-	ctx := c.Request().Context()
-	sb, err := s.readySandbox(ctx, ss)
+	_, term, err := s.sessionShell(c)
 	if err != nil {
 		return err
-	}
-	term, err := s.terminals.Open(s.life, ss.ID, s.shellStarter(ss.ID, sb))
-	if err != nil {
-		return fmt.Errorf("open the shell of %s: %w", ss.ID, err)
 	}
 	p := term.Process()
 	if a, ok := p.(activeProcess); ok {

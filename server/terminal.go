@@ -23,19 +23,11 @@ func (s *Server) terminal(c echo.Context) error {
 	if !s.browserOriginAllowed(c.Request()) {
 		return errCrossSite
 	}
-	ss, _, err := s.ownedSession(c)
+	ss, term, err := s.sessionShell(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	sb, err := s.readySandbox(ctx, ss)
-	if err != nil {
-		return err
-	}
-	term, err := s.terminals.Open(s.life, ss.ID, s.shellStarter(ss.ID, sb))
-	if err != nil {
-		return fmt.Errorf("open terminal of %s: %w", ss.ID, err)
-	}
 	ws, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // Upgrade has already answered the client
@@ -44,6 +36,24 @@ func (s *Server) terminal(c echo.Context) error {
 		s.log.Debug("terminal connection ended", "session_id", ss.ID, "err", err)
 	}
 	return nil
+}
+
+// sessionShell is the caller's ready session of the path and its shell,
+// started if it is not running.
+func (s *Server) sessionShell(c echo.Context) (sandbox.Session, *terminal.Terminal, error) {
+	ss, _, err := s.ownedSession(c)
+	if err != nil {
+		return ss, nil, err
+	}
+	sb, err := s.readySandbox(c.Request().Context(), ss)
+	if err != nil {
+		return ss, nil, err
+	}
+	term, err := s.terminals.Open(s.life, ss.ID, s.shellStarter(ss.ID, sb))
+	if err != nil {
+		return ss, nil, fmt.Errorf("open the shell of %s: %w", ss.ID, err)
+	}
+	return ss, term, nil
 }
 
 // shellStarter starts the learner's shell in session's sandbox sb.

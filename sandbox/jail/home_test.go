@@ -15,7 +15,13 @@ import (
 // startedShell starts a jailed shell and collects what it prints.
 func startedShell(t *testing.T) (*jail.Shell, *shellOutput) {
 	t.Helper()
-	sh, err := sharedJail(t).Shell(t.Context(), newAPIServer(t).spec(t))
+	return startedShellOn(t, newAPIServer(t))
+}
+
+// startedShellOn is startedShell with api as its API server.
+func startedShellOn(t *testing.T, api *apiServer) (*jail.Shell, *shellOutput) {
+	t.Helper()
+	sh, err := sharedJail(t).Shell(t.Context(), api.spec(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -482,24 +482,7 @@ func (o *shellOutput) waitFor(t *testing.T, want string) {
 func TestSetTokenRenewsTheShellsCredential(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t)
-	sh, err := sharedJail(t).Shell(t.Context(), api.spec(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sh.Close(); sh.Wait() })
-	out := &shellOutput{}
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := sh.Read(b)
-			out.mu.Lock()
-			out.buf.Write(b[:n])
-			out.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	sh, out := startedShellOn(t, api)
 	// The echoed command line contains "done-"; the output "done-1" only
 	// once kubectl has finished.
 	fmt.Fprint(sh, "kubectl get --raw /before >/dev/null; echo done-$((0+1))\r")
