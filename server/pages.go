@@ -33,7 +33,7 @@ const (
 )
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"home", "login", "signup", "account", "progress", "labs", "chapter", "error"}
+var pageNames = []string{"home", "login", "signup", "account", "progress", "labs", "chapter", "error", "exams", "attempt", "review"}
 
 // pages renders the HTML pages and serves the static assets.
 type pages struct {
@@ -65,6 +65,9 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	e.GET("/account", p.account)
 	e.GET("/progress", p.progress)
 	e.GET("/labs", p.labs)
+	e.GET("/exams", p.exams)
+	e.GET("/exams/attempts/:id", p.attempt)
+	e.GET("/exams/attempts/:id/review", p.review)
 	e.GET("/chapters/:chapter", p.chapter)
 	e.GET("/chapters/:chapter/assets/*", p.chapterAsset)
 	e.GET(assetPrefix+":version/*", p.asset)
@@ -133,6 +136,7 @@ func (p *pages) parse(assets *assetSet) (map[string]*template.Template, error) {
 		"duration": formatDuration,
 		"hours":    func(min int) string { return formatDuration(int64(min) * 60) },
 		"join":     strings.Join,
+		"percent":  func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
 	}
 	base, err := template.New("layout").Funcs(funcs).ParseFS(p.templatesFS, "layout.html")
 	if err != nil {
@@ -175,6 +179,9 @@ type pageData struct {
 	Chapter      *chapterPage
 	Progress     *progressPage
 	Labs         []labRow
+	Exams        *examsPage
+	Attempt      *attemptPage
+	Review       *reviewPage
 	Error        *errorPage
 }
 

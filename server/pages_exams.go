@@ -1,0 +1,107 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kubelab/kubelab/labs/exams"
+	"github.com/kubelab/kubelab/server/store"
+)
+
+// The exam pages: the exams with the learner's attempts, an attempt
+// (timer, tasks, terminal), and its review.
+
+type examsPage struct {
+	Exams    []*exams.Exam
+	Attempts []attemptRow
+}
+
+type attemptRow struct {
+	store.Attempt
+	Title   string
+	Percent float64
+}
+
+type attemptPage struct {
+	ID, Exam, Title string
+	Minutes         int
+	PassMark        int
+	Tasks           int
+}
+
+type reviewPage struct {
+	ID, Title string
+	reviewJSON
+}
+
+func (p *pages) exams(c echo.Context) error {
+	u, err := p.requireUser(c)
+	if u == nil {
+		return err
+	}
+	list, err := p.s.store.AttemptsOf(c.Request().Context(), u.ID, "")
+	if err != nil {
+		return err
+	}
+	d := p.data(c, "exams", "Practice exams")
+	d.Exams = &examsPage{Exams: p.s.opts.Exams}
+	for _, a := range list {
+		row := attemptRow{Attempt: a, Title: a.Exam}
+		if ex, err := p.s.exam(a.Exam); err == nil {
+			row.Title = ex.Title
+		}
+		if a.MaxScore > 0 {
+			row.Percent = 100 * a.Score / float64(a.MaxScore)
+		}
+		d.Exams.Attempts = append(d.Exams.Attempts, row)
+	}
+	return p.render(c, http.StatusOK, d)
+}
+
+func (p *pages) attempt(c echo.Context) error {
+	u, err := p.requireUser(c)
+	if u == nil {
+		return err
+	}
+	a, err := p.s.ownedAttempt(c)
+	if err != nil {
+		return err
+	}
+	ex, err := p.s.exam(a.Exam)
+	if err != nil {
+		return err
+	}
+	d := p.data(c, "attempt", ex.Title)
+	d.Attempt = &attemptPage{ID: a.ID, Exam: ex.ID, Title: ex.Title, Minutes: ex.Minutes, PassMark: ex.PassMark, Tasks: ex.Draw}
+	return p.render(c, http.StatusOK, d)
+}
+
+func (p *pages) review(c echo.Context) error {
+	u, err := p.requireUser(c)
+	if u == nil {
+		return err
+	}
+	a, err := p.s.ownedAttempt(c)
+	if err != nil {
+		return err
+	}
+	if a, err = p.s.advanceAttempt(c.Request().Context(), a); err != nil {
+		return err
+	}
+	if a.Status != store.AttemptFinished || a.Review == nil {
+		return c.Redirect(http.StatusSeeOther, "/exams/attempts/"+a.ID)
+	}
+	d := p.data(c, "review", "Review")
+	rp := &reviewPage{ID: a.ID, Title: a.Exam}
+	if ex, err := p.s.exam(a.Exam); err == nil {
+		rp.Title = ex.Title
+	}
+	if err := json.Unmarshal(a.Review, &rp.reviewJSON); err != nil {
+		return fmt.Errorf("review of attempt %s: %w", a.ID, err)
+	}
+	d.Review = rp
+	return p.render(c, http.StatusOK, d)
+}
