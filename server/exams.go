@@ -9,12 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/internal/labshell"
@@ -121,12 +126,12 @@ func (s *Server) Chapter(id string) (*labs.Chapter, error) {
 var _ labshell.Chapters = (*Server)(nil)
 
 type examJSON struct {
-	ID       string        `json:"id"`
-	Title    string        `json:"title"`
-	Summary  string        `json:"summary"`
-	Minutes  int           `json:"minutes"`
-	PassMark int           `json:"pass_mark"`
-	Tasks    int           `json:"tasks"`
+	ID       string         `json:"id"`
+	Title    string         `json:"title"`
+	Summary  string         `json:"summary"`
+	Minutes  int            `json:"minutes"`
+	PassMark int            `json:"pass_mark"`
+	Tasks    int            `json:"tasks"`
 	Domains  []exams.Domain `json:"domains"`
 }
 
@@ -351,6 +356,9 @@ type reviewCheckJSON struct {
 	Detail       string `json:"detail,omitempty"`
 	Error        string `json:"error,omitempty"`
 	Precondition bool   `json:"precondition,omitempty"`
+	// Elsewhere is the namespace where the object the check looked for
+	// exists instead: the work was done, in the wrong namespace.
+	Elsewhere string `json:"elsewhere,omitempty"`
 }
 
 type reviewTaskJSON struct {
@@ -393,9 +401,9 @@ func (s *Server) finishAttempt(ctx context.Context, a store.Attempt) (store.Atte
 		return a, fmt.Errorf("finish attempt %s: %w", a.ID, err)
 	}
 	var results []grader.TaskResult
+	var target grader.Target
 	if sb, err := s.sandboxes.Sandbox(ctx, ss.ID); err == nil {
-		target, err := s.targets.get(ss.ID, s.opts.ClusterConfig, sb)
-		if err != nil {
+		if target, err = s.targets.get(ss.ID, s.opts.ClusterConfig, sb); err != nil {
 			return a, err
 		}
 		gctx, cancel := context.WithTimeout(ctx, evaluateTimeout)
@@ -416,8 +424,12 @@ func (s *Server) finishAttempt(ctx context.Context, a store.Attempt) (store.Atte
 		if i < len(results) {
 			r := results[i]
 			rt.Score, rt.Passed = r.Score, r.Passed
-			for _, cr := range r.Checks {
-				rt.Checks = append(rt.Checks, reviewCheckJSON{Passed: cr.Passed, Message: cr.Message, Detail: cr.Detail, Error: cr.Error, Precondition: cr.Precondition})
+			for j, cr := range r.Checks {
+				rc := reviewCheckJSON{Passed: cr.Passed, Message: cr.Message, Detail: cr.Detail, Error: cr.Error, Precondition: cr.Precondition}
+				if !cr.Passed && j < len(t.Checks) {
+					rc.Elsewhere = elsewhere(ctx, target, t.Checks[j].Resource)
+				}
+				rt.Checks = append(rt.Checks, rc)
 			}
 		}
 		rv.Score += rt.Score
@@ -448,6 +460,40 @@ func (s *Server) finishAttempt(ctx context.Context, a store.Attempt) (store.Atte
 		s.log.Warn("exam sandbox not ended", "attempt_id", a.ID, "session_id", a.SessionID, "err", err)
 	}
 	return done, nil
+}
+
+// elsewhere finds the object a failed check names in another of the
+// sandbox's namespaces than the one the task asked for: the most common
+// way to lose a task's points with the work done. "" when it is nowhere
+// else (or the check names no single object).
+func elsewhere(ctx context.Context, t grader.Target, r labs.Resource) string {
+	if r.Name == "" || t.Dynamic == nil || t.Mapper == nil || t.Cluster {
+		return ""
+	}
+	gv, err := schema.ParseGroupVersion(r.APIVersion)
+	if err != nil {
+		return ""
+	}
+	m, err := t.Mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: r.Kind}, gv.Version)
+	if err != nil || m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return ""
+	}
+	asked := t.Namespace
+	if r.Namespace != "" {
+		asked = t.Namespaces[r.Namespace]
+	}
+	if _, err := t.Dynamic.Resource(m.Resource).Namespace(asked).Get(ctx, r.Name, metav1.GetOptions{}); err == nil {
+		return "" // it is where it should be: the check failed on its content
+	}
+	for _, ns := range append([]string{t.Namespace}, slices.Sorted(maps.Values(t.Namespaces))...) {
+		if ns == asked {
+			continue
+		}
+		if _, err := t.Dynamic.Resource(m.Resource).Namespace(ns).Get(ctx, r.Name, metav1.GetOptions{}); err == nil {
+			return ns
+		}
+	}
+	return ""
 }
 
 func (s *Server) submitAttempt(c echo.Context) error {

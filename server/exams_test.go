@@ -117,6 +117,16 @@ func TestExamAttempt(t *testing.T) {
 		t.Fatalf("task %s's solution: %v\n%s", first.ID, err, out)
 	}
 
+	// The last task (the config domain's: a ConfigMap in namespace data),
+	// done in the default namespace instead.
+	last := d.chapter.Tasks[len(d.chapter.Tasks)-1]
+	sh = exec.CommandContext(t.Context(), "bash", "-c", last.Solution)
+	sh.Env = []string{"HOME=" + t.TempDir(), "KUBECONFIG=" + config, "PATH=" + filepath.Dir(kubectl) + ":/usr/bin:/bin",
+		"NS=" + ss.Namespace, "NS_DATA=" + ss.Namespace}
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("task %s's solution in the wrong namespace: %v\n%s", last.ID, err, out)
+	}
+
 	res, body = c.do(t, "POST", "/api/v1/attempts/"+id+"/submit", nil)
 	if res.StatusCode != 200 {
 		t.Fatalf("submit: %d %s", res.StatusCode, body)
@@ -134,6 +144,9 @@ func TestExamAttempt(t *testing.T) {
 	}
 	if rv.Score != float64(first.Weight) || rv.Passed || rv.PassMark != 66 {
 		t.Errorf("review: score %v of %d, passed %v (pass mark %d), want %d and a fail", rv.Score, rv.MaxScore, rv.Passed, rv.PassMark, first.Weight)
+	}
+	if got := rv.Tasks[len(rv.Tasks)-1].Checks[0]; got.Passed || got.Elsewhere != ss.Namespace {
+		t.Errorf("the task done in the wrong namespace: %+v, want elsewhere = %s", got, ss.Namespace)
 	}
 	for _, task := range rv.Tasks[1:] {
 		if task.Passed || len(task.Checks) == 0 || task.Checks[0].Passed || task.Checks[0].Message == "" || task.Solution == "" {

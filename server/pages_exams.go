@@ -17,6 +17,7 @@ import (
 type examsPage struct {
 	Exams    []*exams.Exam
 	Attempts []attemptRow
+	Trend    map[string][]float64 // by exam: finished attempts' percents, oldest first
 }
 
 type attemptRow struct {
@@ -57,6 +58,12 @@ func (p *pages) exams(c echo.Context) error {
 			row.Percent = 100 * a.Score / float64(a.MaxScore)
 		}
 		d.Exams.Attempts = append(d.Exams.Attempts, row)
+	}
+	d.Exams.Trend = map[string][]float64{}
+	for i := len(d.Exams.Attempts) - 1; i >= 0; i-- { // the list is newest first
+		if r := d.Exams.Attempts[i]; r.Status == store.AttemptFinished {
+			d.Exams.Trend[r.Exam] = append(d.Exams.Trend[r.Exam], r.Percent)
+		}
 	}
 	return p.render(c, http.StatusOK, d)
 }

@@ -61,5 +61,12 @@ func TestUIExam(t *testing.T) {
 		t.Error("the review shows no failed check for the tasks not done")
 	}
 	screenshot(t, u, "exam-review")
+	do(t, u, "back to the exams", chromedp.Navigate(base+"/exams"))
+	if got := eval[string](t, u, `document.querySelector('.exam-trend')?.textContent || ''`); !strings.Contains(got, "%") {
+		t.Errorf("the exams page shows no trend of scores: %q", got)
+	}
+	if n := eval[int](t, u, `document.querySelectorAll('#attempts-table tbody tr').length`); n != 1 {
+		t.Errorf("the attempt history has %d rows, want 1", n)
+	}
 	problems.check(t, u, "the exam attempt")
 }
