@@ -24,7 +24,8 @@ import (
 // The kubeconfig a learner downloads names kubelab's public URL, not the
 // sandbox's API server (which listens on the kubelab host's loopback or a
 // Docker network). kubelab proxies /kube/{session}.{mac}/… to the session's
-// API server with the learner's own sandbox credentials, never an admin's.
+// API server with the learner's own sandbox credentials, never an admin's
+// (/kube/{session}.{mac}.{cluster}/… to a further cluster of the learner's).
 // The mac is an HMAC of the session and its owner under a key kept in the
 // database: it works across restarts, for that session only, and stops
 // when the session ends. It is in the server URL, not a bearer token,
@@ -78,13 +79,20 @@ func (s *Server) kubeconfig(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base := s.publicBase(c)
-	name := ss.Chapter
+	// One context per cluster: the first named after the chapter, each
+	// further one by its name, as in the learner's shell.
+	server := s.publicBase(c) + "/kube/" + url.PathEscape(ss.ID) + "." + kubeMAC(key, ss)
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters[name] = &clientcmdapi.Cluster{Server: base + "/kube/" + url.PathEscape(ss.ID) + "." + kubeMAC(key, ss)}
-	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{}
-	kc.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: sb.Namespace}
-	kc.CurrentContext = name
+	add := func(name, server, namespace string) {
+		kc.Clusters[name] = &clientcmdapi.Cluster{Server: server}
+		kc.AuthInfos[name] = &clientcmdapi.AuthInfo{}
+		kc.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: namespace}
+	}
+	add(ss.Chapter, server, sb.Namespace)
+	for _, o := range sb.Others {
+		add(o.Name, server+"."+o.Name, "default")
+	}
+	kc.CurrentContext = ss.Chapter
 	b, err := clientcmd.Write(*kc)
 	if err != nil {
 		return fmt.Errorf("write kubeconfig of %s: %w", ss.ID, err)
@@ -113,7 +121,9 @@ func kubeStatus(c echo.Context, code int, reason, message string) error {
 
 // kubeProxy forwards a kubectl request to the session's API server.
 func (s *Server) kubeProxy(c echo.Context) error {
-	id, mac, _ := strings.Cut(c.Param("key"), ".")
+	// key is session.mac, or session.mac.cluster for a further cluster.
+	id, proof, _ := strings.Cut(c.Param("key"), ".")
+	mac, cluster, _ := strings.Cut(proof, ".")
 	ss, err := s.sandboxes.Session(c.Request().Context(), id)
 	if errors.Is(err, sandbox.ErrNotFound) {
 		return kubeStatus(c, http.StatusUnauthorized, "Unauthorized", "This kubeconfig's lab no longer exists. Start the lab again and download a new kubeconfig.")
@@ -135,11 +145,23 @@ func (s *Server) kubeProxy(c echo.Context) error {
 	if err != nil {
 		return kubeStatus(c, http.StatusServiceUnavailable, "ServiceUnavailable", "This lab is not running. Start it on its page, then try again.")
 	}
-	target, err := url.Parse(sb.Config.Host)
+	cfg := sb.Config
+	if cluster != "" {
+		cfg = nil
+		for _, o := range sb.Others {
+			if o.Name == cluster {
+				cfg = o.Config
+			}
+		}
+		if cfg == nil {
+			return kubeStatus(c, http.StatusNotFound, "NotFound", "This lab has no cluster of that name. Download the kubeconfig again from the lab's page.")
+		}
+	}
+	target, err := url.Parse(cfg.Host)
 	if err != nil {
 		return fmt.Errorf("proxy to %s: %w", ss.ID, err)
 	}
-	rt, err := rest.TransportFor(sb.Config)
+	rt, err := rest.TransportFor(cfg)
 	if err != nil {
 		return fmt.Errorf("proxy to %s: %w", ss.ID, err)
 	}

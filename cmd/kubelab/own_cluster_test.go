@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelab/kubelab/internal/kubectl/kubectltest"
 )
 
 // TestServeOwnClusters is a `sandbox: cluster` chapter as learners meet it
@@ -185,12 +188,33 @@ func TestServeFurtherClusters(t *testing.T) {
 
 	// B's jail holds B's clusters only: A's staging API server is on this
 	// host, not in B's jail.
+	// The downloaded kubeconfig has a context per cluster, through kubelab.
 	_, kc := a.do("GET", "/api/v1/sessions/"+ss.ID+"/kubeconfig")
 	raw, err := clientcmd.Load(kc)
 	if err != nil || len(raw.Contexts) != 3 {
 		t.Fatalf("A's kubeconfig: %v, %d contexts; want 3", err, len(raw.Contexts))
 	}
-	staging, err := clientcmd.NewNonInteractiveClientConfig(*raw, "staging", nil, nil).ClientConfig()
+	kubectl, err := kubectltest.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(file, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(t.Context(), kubectl, "--kubeconfig", file, "--context", "staging", "get", "namespace", "web", "-o", "name").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "namespace/web" {
+		t.Errorf("A's staging through the downloaded kubeconfig: %v\n%s", err, out)
+	}
+	// Where A's staging API server really listens: in kubelab's data dir.
+	clusters, err := os.ReadDir(filepath.Join(dir, "clusters"))
+	if err != nil || len(clusters) != 1 {
+		t.Fatalf("cluster data dirs: %v, %v", clusters, err)
+	}
+	real, err := clientcmd.LoadFromFile(filepath.Join(dir, "clusters", clusters[0].Name(), "learner.kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging, err := clientcmd.NewNonInteractiveClientConfig(*real, "staging", nil, nil).ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
