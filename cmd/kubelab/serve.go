@@ -45,10 +45,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
-	examList, err := exams.Load(exams.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
-	if err != nil {
-		return fmt.Errorf("refusing to start: invalid exams: %w", err)
-	}
 	if err := sysdeps.Ensure(ctx, sysdeps.Options{Needs: cfg.systemNeeds(), Install: os.Geteuid() == 0, Log: log}); err != nil {
 		return err
 	}
@@ -59,6 +55,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		be  *backends
 		err error
 	}
+	// The exams' banks are validated (each task rendered several ways)
+	// while the cluster and the database start.
+	type loadedExams struct {
+		list []*exams.Exam
+		err  error
+	}
+	examsDone := make(chan loadedExams, 1)
+	go func() {
+		list, err := exams.Load(exams.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
+		examsDone <- loadedExams{list, err}
+	}()
 	backendsDone := make(chan started, 1)
 	go func() {
 		be, err := startBackends(ctx, cfg, chapterSpecs(cat), log)
@@ -69,6 +76,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		err = ensureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, stdout, log)
 	}
 	b := <-backendsDone
+	ex := <-examsDone
+	if err == nil && ex.err != nil {
+		err = fmt.Errorf("refusing to start: invalid exams: %w", ex.err)
+	}
 	if closeStore != nil {
 		defer closeStore()
 	}
@@ -117,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store:          st, Log: log, PublicURL: cfg.PublicURL, AllowedHosts: splitList(cfg.AllowedHosts), Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: be.admin, Simulated: be.simulated, OwnClusters: be.clusters, FurtherClusters: be.clusterBackend == "simcluster", Terminals: terms, Ready: be.ready,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Exams: examList,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Exams: ex.list,
 		Shell: func(ctx context.Context, session string, sb *sandbox.Sandbox) (terminal.Process, error) {
 			ss, err := mgr.Session(ctx, session)
 			if err != nil {
