@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -278,7 +279,8 @@ func (s *Server) attemptView(ctx context.Context, a store.Attempt) (attemptJSON,
 		t := d.chapter.Tasks[i]
 		ns := primary
 		if dt.Task.Namespace != "" {
-			ns = namespaces[dt.Task.Namespace]
+			// A logical name in a namespace exam; a real one in a cluster exam.
+			ns = cmp.Or(namespaces[dt.Task.Namespace], dt.Task.Namespace)
 		}
 		text, err := d.catalog.StepHTML(d.chapter.ID, t.Step)
 		if err != nil {

@@ -45,6 +45,9 @@ type Exam struct {
 	PassMark   int      // percent of the drawn tasks' weights
 	Draw       int      // tasks per attempt
 	Size       string   // the sandbox's size class
+	Sandbox    string   // labs.SandboxNamespace (default) or labs.SandboxCluster (CKA style: a cluster of one's own)
+	Nodes      []string // a cluster exam's nodes, as a chapter's
+	Clusters   []string // a cluster exam's further clusters (kubeconfig contexts), as a chapter's
 	Namespaces []string // extra namespaces tasks work in, by logical name
 	Domains    []Domain
 	Bank       []*BankTask
@@ -63,7 +66,7 @@ type BankTask struct {
 	ID        string
 	Domain    string
 	Weight    int    // points
-	Namespace string // logical name of the namespace it is done in; "" the primary one
+	Namespace string // the namespace it is done in: logical (one of Exam.Namespaces), or in a cluster exam a real name; "" the primary one
 	Title     string // a template, like Text
 	Text      string // Markdown template: what the candidate reads
 	Params    []Param
@@ -85,6 +88,9 @@ type examYAML struct {
 	PassMark   int      `yaml:"pass_mark"`
 	Draw       int      `yaml:"draw"`
 	Size       string   `yaml:"size"`
+	Sandbox    string   `yaml:"sandbox"`
+	Nodes      []string `yaml:"nodes"`
+	Clusters   []string `yaml:"clusters"`
 	Namespaces []string `yaml:"namespaces"`
 	Domains    []Domain `yaml:"domains"`
 }
@@ -159,6 +165,7 @@ func load(fsys fs.FS, dir string, opts labs.Options) (*Exam, []string) {
 	}
 	ex := &Exam{ID: y.ID, Dir: dir, Title: strings.TrimSpace(y.Title), Summary: strings.TrimSpace(y.Summary),
 		Minutes: y.Minutes, PassMark: y.PassMark, Draw: y.Draw, Size: cmp.Or(y.Size, labs.SizeLarge),
+		Sandbox: cmp.Or(y.Sandbox, labs.SandboxNamespace), Nodes: y.Nodes, Clusters: y.Clusters,
 		Namespaces: y.Namespaces, Domains: y.Domains}
 	switch {
 	case !dnsLabel.MatchString(ex.ID):
@@ -315,7 +322,7 @@ func parseBank(data []byte, ex *Exam, domains map[string]bool, add func(string, 
 			add("bank.yaml", n.Line, "%s: domain %q is not one of exam.yaml's domains", where, t.Domain)
 		case strings.TrimSpace(t.Title) == "" || strings.TrimSpace(t.Text) == "":
 			add("bank.yaml", n.Line, "%s: title and text are required", where)
-		case t.Namespace != "" && !slices.Contains(ex.Namespaces, t.Namespace):
+		case t.Namespace != "" && ex.Sandbox != labs.SandboxCluster && !slices.Contains(ex.Namespaces, t.Namespace):
 			add("bank.yaml", n.Line, "%s: namespace %q is not one of exam.yaml's namespaces %v", where, t.Namespace, ex.Namespaces)
 		}
 		seen[t.ID] = n.Line
@@ -452,10 +459,19 @@ func (d Draw) CatalogAs(id string, opts labs.Options) (*labs.Catalog, error) {
 	ex := d.Exam
 	dir := "01-" + id
 	files := fstest.MapFS{}
-	chapterYAML, err := yaml.Marshal(map[string]any{
+	chapter := map[string]any{
 		"id": id, "title": ex.Title, "summary": cmp.Or(ex.Summary, ex.Title), "order": 1,
-		"minutes": ex.Minutes, "size": ex.Size, "sandbox": labs.SandboxNamespace, "namespaces": ex.Namespaces, "needs": []string{},
-	})
+		"minutes": ex.Minutes, "size": ex.Size, "sandbox": ex.Sandbox, "namespaces": ex.Namespaces, "needs": []string{},
+	}
+	if ex.Sandbox == labs.SandboxCluster {
+		if len(ex.Nodes) > 0 {
+			chapter["nodes"] = ex.Nodes
+		}
+		if len(ex.Clusters) > 0 {
+			chapter["clusters"] = ex.Clusters
+		}
+	}
+	chapterYAML, err := yaml.Marshal(chapter)
 	if err != nil {
 		return nil, fmt.Errorf("exam %s: %w", ex.ID, err)
 	}
