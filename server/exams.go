@@ -87,6 +87,12 @@ func (s *Server) drawOf(a store.Attempt) (*drawnAttempt, error) {
 		return nil, fmt.Errorf("attempt %s: exam %s is gone", a.ID, a.Exam)
 	}
 	draw := ex.DrawTasks(a.Seed)
+	if a.Task != "" { // a retry: the one task, with the values it was drawn with
+		draw.Tasks = slices.DeleteFunc(draw.Tasks, func(dt exams.DrawnTask) bool { return dt.Task.ID != a.Task })
+		if len(draw.Tasks) != 1 {
+			return nil, fmt.Errorf("attempt %s: task %s is not in its draw", a.ID, a.Task)
+		}
+	}
 	cat, err := draw.CatalogAs(attemptChapterPrefix+a.ID, labs.Options{CompileCheck: grader.CompileCheck})
 	if err != nil {
 		return nil, fmt.Errorf("attempt %s: %w", a.ID, err)
@@ -164,6 +170,7 @@ type attemptJSON struct {
 	Status     string            `json:"status"`
 	Reason     string            `json:"reason,omitempty"`
 	SessionID  string            `json:"session_id"`
+	RetryOf    string            `json:"retry_of,omitempty"` // a retry of one task of this attempt
 	Minutes    int               `json:"minutes"`
 	PassMark   int               `json:"pass_mark"`
 	Deadline   *time.Time        `json:"deadline,omitempty"`
@@ -193,7 +200,44 @@ func (s *Server) startAttempt(c echo.Context) error {
 		return err
 	}
 	id, seed := newAttemptID()
-	a := store.Attempt{ID: id, UserID: u.ID, Exam: ex.ID, Seed: seed, Status: store.AttemptProvisioning}
+	return s.beginAttempt(c, store.Attempt{ID: id, UserID: u.ID, Exam: ex.ID, Seed: seed, Status: store.AttemptProvisioning})
+}
+
+// retryMinutes is a retried task's time.
+const retryMinutes = 15
+
+// retryTask starts a retry of one task of a finished attempt: the same
+// task with the same values, alone, in a fresh sandbox.
+func (s *Server) retryTask(c echo.Context) error {
+	a, err := s.ownedAttempt(c)
+	if err != nil {
+		return err
+	}
+	if a.Status != store.AttemptFinished || a.Task != "" {
+		return errExamNotRunning
+	}
+	d, err := s.drawOf(a)
+	if err != nil {
+		return err
+	}
+	task := c.Param("task")
+	bankID := ""
+	for i, t := range d.chapter.Tasks {
+		if t.ID == task {
+			bankID = d.draw.Tasks[i].Task.ID
+		}
+	}
+	if bankID == "" {
+		return errNotFound
+	}
+	id, _ := newAttemptID()
+	return s.beginAttempt(c, store.Attempt{ID: id, UserID: a.UserID, Exam: a.Exam, Seed: a.Seed, Task: bankID, RetryOf: a.ID,
+		Status: store.AttemptProvisioning})
+}
+
+// beginAttempt stores attempt a and starts its sandbox.
+func (s *Server) beginAttempt(c echo.Context, a store.Attempt) error {
+	id := a.ID
 	d, err := s.drawOf(a)
 	if err != nil {
 		return err
@@ -207,7 +251,7 @@ func (s *Server) startAttempt(c echo.Context) error {
 	if err := s.store.CreateAttempt(ctx, a); err != nil {
 		return err
 	}
-	ss, err := s.sandboxes.Start(ctx, u.ID, labshell.ChapterSpec(d.chapter))
+	ss, err := s.sandboxes.Start(ctx, a.UserID, labshell.ChapterSpec(d.chapter))
 	if err != nil {
 		_, _ = s.store.FinishAttempt(context.WithoutCancel(ctx), id, store.AttemptFailed, "The sandbox could not be started.", 0, false, nil, time.Now())
 		return fmt.Errorf("start attempt %s: %w", id, err)
@@ -265,7 +309,7 @@ func (s *Server) attemptView(ctx context.Context, a store.Attempt) (attemptJSON,
 		return attemptJSON{}, err
 	}
 	out := attemptJSON{ID: a.ID, Exam: a.Exam, Title: d.exam.Title, Status: a.Status, Reason: a.Reason, SessionID: a.SessionID,
-		Minutes: d.exam.Minutes, PassMark: d.exam.PassMark, Deadline: a.Deadline, Now: time.Now(), FinishedAt: a.FinishedAt,
+		Minutes: minutesOf(a, d), PassMark: d.exam.PassMark, RetryOf: a.RetryOf, Deadline: a.Deadline, Now: time.Now(), FinishedAt: a.FinishedAt,
 		MaxScore: a.MaxScore, Tasks: []attemptTaskJSON{}}
 	if a.Status == store.AttemptFinished {
 		out.Score, out.Passed = &a.Score, &a.Passed
@@ -313,7 +357,7 @@ func (s *Server) advanceAttempt(ctx context.Context, a store.Attempt) (store.Att
 				return a, err
 			}
 			now := time.Now()
-			started, err := s.store.StartAttemptClock(ctx, a.ID, now, now.Add(time.Duration(d.exam.Minutes)*time.Minute))
+			started, err := s.store.StartAttemptClock(ctx, a.ID, now, now.Add(time.Duration(minutesOf(a, d))*time.Minute))
 			if errors.Is(err, store.ErrAttemptState) {
 				return s.store.GetAttempt(ctx, a.ID)
 			}
@@ -335,6 +379,14 @@ func (s *Server) advanceAttempt(ctx context.Context, a store.Attempt) (store.Att
 		}
 	}
 	return a, nil
+}
+
+// minutesOf is an attempt's time: the exam's, or a retried task's.
+func minutesOf(a store.Attempt, d *drawnAttempt) int {
+	if a.Task != "" {
+		return retryMinutes
+	}
+	return d.exam.Minutes
 }
 
 // keepSandboxFor extends the attempt's sandbox past its deadline, so the

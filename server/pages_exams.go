@@ -35,6 +35,7 @@ type attemptPage struct {
 
 type reviewPage struct {
 	ID, Title string
+	Retry     bool // the review of a retried task (no retries of retries)
 	reviewJSON
 }
 
@@ -54,6 +55,9 @@ func (p *pages) exams(c echo.Context) error {
 		if ex, err := p.s.exam(a.Exam); err == nil {
 			row.Title = ex.Title
 		}
+		if a.Task != "" {
+			row.Title += " (one task retried)"
+		}
 		if a.MaxScore > 0 {
 			row.Percent = 100 * a.Score / float64(a.MaxScore)
 		}
@@ -61,7 +65,7 @@ func (p *pages) exams(c echo.Context) error {
 	}
 	d.Exams.Trend = map[string][]float64{}
 	for i := len(d.Exams.Attempts) - 1; i >= 0; i-- { // the list is newest first
-		if r := d.Exams.Attempts[i]; r.Status == store.AttemptFinished {
+		if r := d.Exams.Attempts[i]; r.Status == store.AttemptFinished && r.Task == "" { // retries of one task are no trend
 			d.Exams.Trend[r.Exam] = append(d.Exams.Trend[r.Exam], r.Percent)
 		}
 	}
@@ -102,7 +106,7 @@ func (p *pages) review(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/exams/attempts/"+a.ID)
 	}
 	d := p.data(c, "review", "Review")
-	rp := &reviewPage{ID: a.ID, Title: a.Exam}
+	rp := &reviewPage{ID: a.ID, Title: a.Exam, Retry: a.Task != ""}
 	if ex, err := p.s.exam(a.Exam); err == nil {
 		rp.Title = ex.Title
 	}

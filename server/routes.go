@@ -28,6 +28,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/attempts/:id", s.getAttempt)
 	api.PATCH("/attempts/:id/tasks/:task", s.markAttemptTask)
 	api.POST("/attempts/:id/submit", s.submitAttempt)
+	api.POST("/attempts/:id/tasks/:task/retry", s.retryTask)
 	api.GET("/attempts/:id/review", s.attemptReview)
 	api.GET("/attempts/:id/kubeconfig", s.attemptSession(s.kubeconfig))
 	api.GET("/attempts/:id/terminal", s.attemptSession(s.terminal))

@@ -61,12 +61,25 @@ func TestUIExam(t *testing.T) {
 		t.Error("the review shows no failed check for the tasks not done")
 	}
 	screenshot(t, u, "exam-review")
+
+	// Retry the second task alone: the same task, a fresh sandbox.
+	click(t, u, "Retry this task", `[data-retry="`+d.chapter.Tasks[1].ID+`"]`)
+	waitFor(t, u, "the retry running", `location.pathname.startsWith('/exams/attempts/') && !location.pathname.includes('`+id+`') &&
+		document.querySelector('#exam-status').textContent === 'Running' && document.querySelectorAll('.exam-task-tab').length === 1`, 60*time.Second)
+	if got := eval[string](t, u, `document.querySelector('#exam-task h1').textContent`); !strings.Contains(got, d.chapter.Tasks[1].Title) {
+		t.Errorf("the retry shows %q, want the task %q", got, d.chapter.Tasks[1].Title)
+	}
+	waitFor(t, u, "a retry's clock", `/^1[45]:\d\d$/.test(document.querySelector('#exam-timer').textContent)`, 5*time.Second)
+	click(t, u, "Submit the retry", "#exam-submit")
+	click(t, u, "Submit, confirmed", `#confirm-submit button[value="confirm"]`)
+	waitFor(t, u, "the retry's review", `location.pathname.endsWith('/review') && document.querySelectorAll('.review-task').length === 1 && !document.querySelector('[data-retry]')`, 60*time.Second)
+
 	do(t, u, "back to the exams", chromedp.Navigate(base+"/exams"))
 	if got := eval[string](t, u, `document.querySelector('.exam-trend')?.textContent || ''`); !strings.Contains(got, "%") {
 		t.Errorf("the exams page shows no trend of scores: %q", got)
 	}
-	if n := eval[int](t, u, `document.querySelectorAll('#attempts-table tbody tr').length`); n != 1 {
-		t.Errorf("the attempt history has %d rows, want 1", n)
+	if n := eval[int](t, u, `document.querySelectorAll('#attempts-table tbody tr').length`); n != 2 {
+		t.Errorf("the attempt history has %d rows, want 2 (the attempt and its retry)", n)
 	}
 	problems.check(t, u, "the exam attempt")
 }

@@ -36,6 +36,10 @@ type Attempt struct {
 	Passed     bool
 	Review     json.RawMessage // nil until finished
 	Marks      map[string]TaskMark
+	// Task is the one bank task a retry holds ("" for a whole attempt);
+	// RetryOf the attempt it retries.
+	Task    string
+	RetryOf string
 }
 
 // TaskMark is what the candidate noted on a task during the attempt.
@@ -44,14 +48,14 @@ type TaskMark struct {
 	Note    string `json:"note,omitempty"`
 }
 
-const attemptCols = `id, user_id, exam, seed, session_id, status, reason, created_at, started_at, deadline, finished_at, score, max_score, passed, review, marks`
+const attemptCols = `id, user_id, exam, seed, session_id, status, reason, created_at, started_at, deadline, finished_at, score, max_score, passed, review, marks, task, coalesce(retry_of, '')`
 
 func scanAttempt(row pgx.Row) (Attempt, error) {
 	var a Attempt
 	var seed int64
 	var review, marks []byte
 	if err := row.Scan(&a.ID, &a.UserID, &a.Exam, &seed, &a.SessionID, &a.Status, &a.Reason, &a.CreatedAt,
-		&a.StartedAt, &a.Deadline, &a.FinishedAt, &a.Score, &a.MaxScore, &a.Passed, &review, &marks); err != nil {
+		&a.StartedAt, &a.Deadline, &a.FinishedAt, &a.Score, &a.MaxScore, &a.Passed, &review, &marks, &a.Task, &a.RetryOf); err != nil {
 		return Attempt{}, mapErr(err)
 	}
 	a.Seed = uint64(seed)
@@ -69,8 +73,9 @@ func (s *Store) CreateAttempt(ctx context.Context, a Attempt) error {
 	if err := checkID(a.UserID); err != nil {
 		return fmt.Errorf("create attempt: %w", err)
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO exam_attempts (id, user_id, exam, seed, session_id, status, max_score) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.ID, a.UserID, a.Exam, int64(a.Seed), a.SessionID, AttemptProvisioning, a.MaxScore)
+	_, err := s.db.Exec(ctx, `INSERT INTO exam_attempts (id, user_id, exam, seed, session_id, status, max_score, task, retry_of)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))`,
+		a.ID, a.UserID, a.Exam, int64(a.Seed), a.SessionID, AttemptProvisioning, a.MaxScore, a.Task, a.RetryOf)
 	if err != nil {
 		return fmt.Errorf("create attempt %s: %w", a.ID, mapErr(err))
 	}

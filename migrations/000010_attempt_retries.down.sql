@@ -1,0 +1,2 @@
+ALTER TABLE exam_attempts DROP COLUMN retry_of;
+ALTER TABLE exam_attempts DROP COLUMN task;
