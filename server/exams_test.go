@@ -169,3 +169,35 @@ func mustAttempt(t *testing.T, ts *testStack, id string) store.Attempt {
 	}
 	return a
 }
+
+// TestExamDeadlineGradesWithoutAPage: at the deadline the server grades
+// the attempt and ends its sandbox with no page asking.
+func TestExamDeadlineGradesWithoutAPage(t *testing.T) {
+	t.Parallel()
+	ts := newTestStack(t, withExams(t, "../labs/exams/testdata/good"))
+	c := guest(t, ts)
+	res, body := c.do(t, "POST", "/api/v1/exams/mini/attempts", nil)
+	if res.StatusCode != 202 {
+		t.Fatalf("start attempt: %d %s", res.StatusCode, body)
+	}
+	a := waitAttempt(t, c, decode[attemptJSON](t, body).ID, "running")
+	// The time is up (as if two hours had passed); nobody looks.
+	if _, err := ts.store.SetAttemptDeadline(t.Context(), a.ID, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var got store.Attempt
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = mustAttempt(t, ts, a.ID); got.Status == store.AttemptFinished {
+			break
+		}
+	}
+	if got.Status != store.AttemptFinished || got.Review == nil {
+		t.Fatalf("after its deadline the attempt is %s (review %s)", got.Status, got.Review)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ss, err := ts.srv.sandboxes.Session(t.Context(), a.SessionID); err == nil && ss.Status == "ended" {
+			return
+		}
+	}
+	t.Error("the attempt's sandbox still runs after its deadline")
+}
