@@ -72,31 +72,34 @@ func (p *pages) exams(c echo.Context) error {
 	return p.render(c, http.StatusOK, d)
 }
 
-func (p *pages) attempt(c echo.Context) error {
-	u, err := p.requireUser(c)
-	if u == nil {
-		return err
+// pageAttempt is the signed-in caller's attempt of the path and its draw;
+// a nil draw with a nil error means the caller was sent to log in.
+func (p *pages) pageAttempt(c echo.Context) (store.Attempt, *drawnAttempt, error) {
+	if u, err := p.requireUser(c); u == nil {
+		return store.Attempt{}, nil, err
 	}
 	a, err := p.s.ownedAttempt(c)
 	if err != nil {
+		return a, nil, err
+	}
+	d, err := p.s.drawOf(a)
+	return a, d, err
+}
+
+func (p *pages) attempt(c echo.Context) error {
+	a, d, err := p.pageAttempt(c)
+	if d == nil {
 		return err
 	}
-	ex, err := p.s.exam(a.Exam)
-	if err != nil {
-		return err
-	}
-	d := p.data(c, "attempt", ex.Title)
-	d.Attempt = &attemptPage{ID: a.ID, Exam: ex.ID, Title: ex.Title, Minutes: ex.Minutes, PassMark: ex.PassMark, Tasks: ex.Draw}
-	return p.render(c, http.StatusOK, d)
+	ex := d.exam
+	pd := p.data(c, "attempt", ex.Title)
+	pd.Attempt = &attemptPage{ID: a.ID, Exam: ex.ID, Title: ex.Title, Minutes: minutesOf(a, d), PassMark: ex.PassMark, Tasks: len(d.draw.Tasks)}
+	return p.render(c, http.StatusOK, pd)
 }
 
 func (p *pages) review(c echo.Context) error {
-	u, err := p.requireUser(c)
-	if u == nil {
-		return err
-	}
-	a, err := p.s.ownedAttempt(c)
-	if err != nil {
+	a, d, err := p.pageAttempt(c)
+	if d == nil {
 		return err
 	}
 	if a, err = p.s.advanceAttempt(c.Request().Context(), a); err != nil {
@@ -105,14 +108,11 @@ func (p *pages) review(c echo.Context) error {
 	if a.Status != store.AttemptFinished || a.Review == nil {
 		return c.Redirect(http.StatusSeeOther, "/exams/attempts/"+a.ID)
 	}
-	d := p.data(c, "review", "Review")
-	rp := &reviewPage{ID: a.ID, Title: a.Exam, Retry: a.Task != ""}
-	if ex, err := p.s.exam(a.Exam); err == nil {
-		rp.Title = ex.Title
-	}
+	pd := p.data(c, "review", "Review")
+	rp := &reviewPage{ID: a.ID, Title: d.exam.Title, Retry: a.Task != ""}
 	if err := json.Unmarshal(a.Review, &rp.reviewJSON); err != nil {
 		return fmt.Errorf("review of attempt %s: %w", a.ID, err)
 	}
-	d.Review = rp
-	return p.render(c, http.StatusOK, d)
+	pd.Review = rp
+	return p.render(c, http.StatusOK, pd)
 }
