@@ -12,6 +12,7 @@ import (
 
 type labRow struct {
 	ID, Chapter, Title, Status string
+	URL                        string    // the lab's page: its chapter, or its exam attempt
 	ExpiresAt                  time.Time // zero while queued or provisioning
 }
 

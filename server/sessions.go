@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -136,7 +138,7 @@ func (s *Server) listSessions(c echo.Context) error {
 	}
 	out := make([]labJSON, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, labJSON{ID: r.ID, Chapter: r.Chapter, Title: r.Title, Status: r.Status, ExpiresAt: timePtr(r.ExpiresAt)})
+		out = append(out, labJSON{ID: r.ID, Chapter: r.Chapter, Title: r.Title, URL: r.URL, Status: r.Status, ExpiresAt: timePtr(r.ExpiresAt)})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -145,6 +147,7 @@ type labJSON struct {
 	ID        string     `json:"id"`
 	Chapter   string     `json:"chapter"`
 	Title     string     `json:"title"`
+	URL       string     `json:"url"` // the lab's page
 	Status    string     `json:"status"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
@@ -161,11 +164,14 @@ func (s *Server) labRows(c echo.Context) ([]labRow, error) {
 	}
 	rows := make([]labRow, 0, len(sessions))
 	for _, ss := range sessions {
-		title := ss.Chapter
-		if ch, err := s.catalog.Chapter(ss.Chapter); err == nil {
-			title = ch.Title
+		row := labRow{ID: ss.ID, Chapter: ss.Chapter, Title: ss.Chapter, URL: "/chapters/" + url.PathEscape(ss.Chapter), Status: ss.Status, ExpiresAt: ss.ExpiresAt}
+		if ch, err := s.Chapter(ss.Chapter); err == nil {
+			row.Title = ch.Title
 		}
-		rows = append(rows, labRow{ID: ss.ID, Chapter: ss.Chapter, Title: title, Status: ss.Status, ExpiresAt: ss.ExpiresAt})
+		if id, ok := strings.CutPrefix(ss.Chapter, attemptChapterPrefix); ok {
+			row.Title, row.URL = "Exam: "+row.Title, "/exams/attempts/"+url.PathEscape(id)
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }

@@ -178,7 +178,7 @@ export function createSession() {
     list.replaceChildren(...labs.map((l) => {
       const li = document.createElement('li');
       const a = document.createElement('a');
-      a.href = `/chapters/${encodeURIComponent(l.chapter)}`;
+      a.href = l.url;
       a.textContent = l.title || l.chapter;
       const end = document.createElement('button');
       end.type = 'button';
