@@ -2,10 +2,12 @@ package jail
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,7 +66,7 @@ func listenIn(pid int, addrs []string) ([]net.Listener, error) {
 		}
 		var r result
 		for _, addr := range addrs {
-			ln, err := net.Listen("tcp", addr)
+			ln, err := listenSoon(addr)
 			if err != nil {
 				r.err = fmt.Errorf("listen on %s in the jail: %w", addr, err)
 				break
@@ -86,4 +88,18 @@ func listenIn(pid int, addrs []string) ([]net.Listener, error) {
 	}()
 	r := <-done
 	return r.lns, r.err
+}
+
+// listenSoon listens on addr in the current network namespace. bwrap
+// names the jail's first process before that process has brought up its
+// loopback interface: until then 127.0.0.1 "cannot be assigned", for a
+// few milliseconds.
+func listenSoon(addr string) (net.Listener, error) {
+	for try := 0; ; try++ {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRNOTAVAIL) || try == 200 {
+			return ln, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
