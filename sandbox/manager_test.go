@@ -480,6 +480,33 @@ func TestRestartTwiceWithLiveSessions(t *testing.T) {
 	}
 }
 
+// TestRestartReportsReadySessions: a restart reports every ready session
+// whose sandbox survived as ready, so that what runs its live work (the
+// server's live grading and shell) takes it up again.
+func TestRestartReportsReadySessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, stop := e.start(sandbox.ManagerOptions{})
+	s, err := m.Start(t.Context(), "r1", sandbox.ChapterSpec{ID: "pods", Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, s.ID, sandbox.StatusReady)
+	readyReports := func() int {
+		n := 0
+		for _, ev := range e.eventsOf(s.ID, sandbox.EventStatus) {
+			if ev.State.Status == sandbox.StatusReady {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, func() bool { return readyReports() == 1 })
+	stop()
+	e.start(sandbox.ManagerOptions{})
+	waitFor(t, func() bool { return readyReports() == 2 })
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

@@ -38,6 +38,9 @@ func (m *Manager) reconcile(ctx context.Context) error {
 				return fmt.Errorf("reconcile sandboxes: get %s: %w", r.SandboxID, err)
 			}
 			if err == nil {
+				// It lives on: whoever runs a ready session's live work
+				// (grading, the shell) learns of it as at its start.
+				m.emitStatus(r, 0)
 				continue
 			}
 			failed, err := m.o.Store.FailSession(ctx, r.ID, r.SandboxID, []string{StatusReady}, ReasonVanished)

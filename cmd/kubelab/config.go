@@ -158,6 +158,8 @@ type serveConfig struct {
 	MaxSandboxes   int
 	MaxPerUser     int
 	MaxGuests      int
+	EntryBurst     int
+	EntryBurstIP   int
 	SessionTTL     time.Duration
 	MaxSessionTTL  time.Duration
 	IdleTimeout    time.Duration
@@ -187,6 +189,10 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.integer(&c.MaxSandboxes, "max-sandboxes", 200, "sandboxes alive at once; further learners queue")
 	f.integer(&c.MaxPerUser, "max-per-user", 3, "sandboxes one learner may hold at once")
 	f.integer(&c.MaxGuests, "max-guest-sandboxes", 0, "sandboxes guests may hold (live and queued) all together; the rest is kept for registered learners; 0: half of --max-sandboxes")
+	// A load test or a class arriving at once from one address (a NAT)
+	// needs more than the defaults, which bound a flood of accounts.
+	f.integer(&c.EntryBurst, "entry-burst", 120, "accounts (sign-ups and guests) that may be made at once, from all addresses together; then one more every 200ms")
+	f.integer(&c.EntryBurstIP, "entry-burst-per-ip", 40, "accounts (sign-ups and guests) that may be made at once from one address; then one more every 2s")
 	f.duration(&c.SessionTTL, "session-ttl", time.Hour, "lifetime of a sandbox")
 	f.duration(&c.MaxSessionTTL, "max-session-ttl", 4*time.Hour, "how far extending may push a sandbox's lifetime")
 	f.duration(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "a sandbox nobody touched for this long is ended")
@@ -251,6 +257,7 @@ func (c *serveConfig) logValue() slog.Value {
 		slog.Int("nodes", c.Nodes), slog.Int("pool_size", c.PoolSize),
 		slog.Int("max_sandboxes", c.MaxSandboxes), slog.Int("max_per_user", c.MaxPerUser),
 		slog.Int("max_guest_sandboxes", c.MaxGuests),
+		slog.Int("entry_burst", c.EntryBurst), slog.Int("entry_burst_per_ip", c.EntryBurstIP),
 		slog.Duration("session_ttl", c.SessionTTL), slog.Duration("max_session_ttl", c.MaxSessionTTL),
 		slog.Duration("idle_timeout", c.IdleTimeout), slog.String("labs_dir", c.LabsDir),
 		slog.String("frame_ancestors", c.FrameAncestors), slog.String("trusted_proxies", c.TrustedProxies),
@@ -278,6 +285,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Nodes < 1 || c.PoolSize < 0 || c.MaxSandboxes < 1 || c.MaxPerUser < 1 || c.MaxGuests < 0 {
 		errs = append(errs, "--nodes, --max-sandboxes and --max-per-user must be at least 1, --pool-size and --max-guest-sandboxes at least 0")
+	}
+	if c.EntryBurst < 1 || c.EntryBurstIP < 1 {
+		errs = append(errs, "--entry-burst and --entry-burst-per-ip must be at least 1")
 	}
 	if c.SessionTTL <= 0 || c.MaxSessionTTL < c.SessionTTL {
 		errs = append(errs, "--session-ttl must be positive and at most --max-session-ttl")

@@ -32,6 +32,8 @@ func TestServeConfig(t *testing.T) {
 			want: func(c *serveConfig) { c.Addr = ":7000" }},
 		{name: "bad env", env: map[string]string{"KUBELAB_DEV": "maybe", "KUBELAB_NODES": "three"},
 			wantErr: `bad environment: KUBELAB_DEV="maybe": want true or false; KUBELAB_NODES="three": want a whole number`},
+		{name: "entry bursts", env: map[string]string{"XDG_DATA_HOME": "/x", "KUBELAB_ENTRY_BURST": "1000"}, args: []string{"--entry-burst-per-ip", "600"},
+			want: func(c *serveConfig) { c.EntryBurst, c.EntryBurstIP = 1000, 600 }},
 		{name: "unknown flag", args: []string{"--colour"}, wantErr: "serve: flag provided but not defined: -colour (see kubelab serve --help)"},
 	}
 	for _, tt := range tests {
@@ -112,6 +114,8 @@ func TestServeConfigValidate(t *testing.T) {
 		{name: "trusted proxies", args: []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.1,::1"}},
 		{name: "a bad trusted proxy", args: []string{"--trusted-proxies", "10.0.0.0/8,proxy.example"},
 			wantErr: `configuration: --trusted-proxies: "proxy.example" is not an IP address or CIDR`},
+		{name: "no entry at all", args: []string{"--entry-burst-per-ip", "0"},
+			wantErr: "configuration: --entry-burst and --entry-burst-per-ip must be at least 1"},
 		{name: "session ttl beyond the max", args: []string{"--session-ttl", "5h"},
 			wantErr: "configuration: --session-ttl must be positive and at most --max-session-ttl"},
 	}

@@ -18,15 +18,17 @@ import (
 
 // openStore connects to --database-url, or starts the private PostgreSQL
 // under the data dir, and applies migrations. close stops what it started.
-func openStore(ctx context.Context, c commonConfig, log *slog.Logger) (st *store.Store, closeFn func(), err error) {
+// pgExited is closed if the private PostgreSQL exits (nil for an external
+// database): nothing restarts it, so serve must stop.
+func openStore(ctx context.Context, c commonConfig, log *slog.Logger) (st *store.Store, closeFn func(), pgExited <-chan struct{}, err error) {
 	dsn := c.DatabaseURL
 	stop := func() {}
 	if dsn == "" {
 		pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(c.DataDir, "postgres"), Log: log})
 		if err != nil {
-			return nil, nil, fmt.Errorf("start private postgresql: %w", err)
+			return nil, nil, nil, fmt.Errorf("start private postgresql: %w", err)
 		}
-		dsn = pg.URL()
+		dsn, pgExited = pg.URL(), pg.Exited()
 		stop = func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
@@ -38,19 +40,19 @@ func openStore(ctx context.Context, c commonConfig, log *slog.Logger) (st *store
 	st, err = store.Open(ctx, dsn)
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		stop()
-		return nil, nil, fmt.Errorf("migrate database: %w", err)
+		return nil, nil, nil, fmt.Errorf("migrate database: %w", err)
 	}
 	if err := st.CheckSchema(ctx); err != nil {
 		st.Close()
 		stop()
-		return nil, nil, fmt.Errorf("refusing to serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("refusing to serve: %w", err)
 	}
-	return st, func() { st.Close(); stop() }, nil
+	return st, func() { st.Close(); stop() }, pgExited, nil
 }
 
 // ensureAdmin creates the admin account on first start. A generated password
@@ -98,7 +100,7 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	_, closeFn, err := openStore(ctx, c, log)
+	_, closeFn, _, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -128,7 +130,7 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--email: %w", err)
 	}
-	st, closeFn, err := openStore(ctx, c, log)
+	st, closeFn, _, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -71,7 +73,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		be, err := startBackends(ctx, cfg, chapterSpecs(cat), log)
 		backendsDone <- started{be, err}
 	}()
-	st, closeStore, err := openStore(ctx, cfg.commonConfig, log)
+	st, closeStore, pgExited, err := openStore(ctx, cfg.commonConfig, log)
 	if err == nil {
 		err = ensureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, stdout, log)
 	}
@@ -125,6 +127,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The server subscribes to the manager's events, so it is made first.
 	srv, err := server.New(server.Options{
 		TrustedProxies: proxies,
+		EntryLimits:    server.EntryLimits{GlobalBurst: cfg.EntryBurst, PerIPBurst: cfg.EntryBurstIP},
 		Store:          st, Log: log, PublicURL: cfg.PublicURL, AllowedHosts: splitList(cfg.AllowedHosts), Dev: cfg.Dev, Assets: assets,
 		FrameAncestors: cfg.FrameAncestors, Catalog: cat, Programs: programs, Sandboxes: mgr,
 		ClusterConfig: be.admin, Simulated: be.simulated, OwnClusters: be.clusters, FurtherClusters: be.clusterBackend == "simcluster", Terminals: terms, Ready: be.ready,
@@ -162,15 +165,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	select {
 	case err := <-errc:
 		return err
+	case <-pgExited:
+		// Nothing restarts the database, and without it every request
+		// fails: stop, so that a restart (by hand or by the service
+		// manager) recovers. The labs resume from the database.
+		pgLog := filepath.Join(cfg.DataDir, "postgres", "postgres.log")
+		log.Error("the private postgresql exited; stopping", "postgres_log", pgLog)
+		shutdown(ctx, srv, log)
+		return fmt.Errorf("the private PostgreSQL exited unexpectedly (its log: %s); start kubelab again and the learners' labs resume", pgLog)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	shutdown(ctx, srv, log)
+	return nil
+}
+
+// shutdown stops the web server, letting requests under way finish.
+func shutdown(ctx context.Context, srv *server.Server, log *slog.Logger) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown incomplete", "err", err)
 	}
-	return nil
 }
 
 // poolSizes keeps n warm sandboxes of every size class a chapter uses.

@@ -212,7 +212,7 @@ func labsTest(ctx context.Context, cat labshell.Chapters, chapters []*labs.Chapt
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	st, closeStore, err := openStore(ctx, commonConfig{DataDir: tmp}, log)
+	st, closeStore, _, err := openStore(ctx, commonConfig{DataDir: tmp}, log)
 	if err != nil {
 		return err
 	}

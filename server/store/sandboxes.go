@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -143,6 +145,11 @@ func scanSandbox(row pgx.Row) (sandbox.Record, error) {
 // GetSandboxSession returns a session by id; a missing one wraps both
 // sandbox.ErrNotFound and ErrNotFound.
 func (s *Store) GetSandboxSession(ctx context.Context, id string) (sandbox.Record, error) {
+	// The id comes from a URL: PostgreSQL refuses text with a NUL or bytes
+	// that are not UTF-8 outright (a 500), and no session has such an id.
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return sandbox.Record{}, fmt.Errorf("sandbox session %q: %w: %w", id, sandbox.ErrNotFound, ErrNotFound)
+	}
 	r, err := scanSandbox(s.db.QueryRow(ctx, `SELECT `+sandboxCols+` FROM sandbox_sessions WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sandbox.Record{}, fmt.Errorf("sandbox session %s: %w: %w", id, sandbox.ErrNotFound, ErrNotFound)

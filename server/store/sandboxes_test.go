@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,23 @@ func TestSandboxSessions(t *testing.T) {
 // TestSandboxTransitionsAreConditional drives every state change against a
 // session that has moved on: each must refuse with ErrStale (or
 // ErrNotFound), never overwrite.
+// TestGetSandboxSessionOfAnyID: a session id is a URL's path value, and
+// any string is a missing session, never a database error (found by
+// FuzzSessionAPI in server).
+func TestGetSandboxSessionOfAnyID(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewDB(t)
+	for _, id := range []string{"", "no-such", "\x00", "a\x00b", "\xff\xfe", strings.Repeat("x", 10000), "'; DROP TABLE sandbox_sessions; --"} {
+		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
+			t.Parallel()
+			_, err := s.GetSandboxSession(t.Context(), id)
+			if !errors.Is(err, store.ErrNotFound) || !errors.Is(err, sandbox.ErrNotFound) {
+				t.Errorf("GetSandboxSession(%q) = %v, want not found", id, err)
+			}
+		})
+	}
+}
+
 func TestSandboxTransitionsAreConditional(t *testing.T) {
 	t.Parallel()
 	s := storetest.NewDB(t)

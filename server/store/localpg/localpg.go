@@ -175,6 +175,10 @@ func (in *Instance) SocketDir() string { return in.sockDir }
 // PID is the postmaster's process id.
 func (in *Instance) PID() int { return in.cmd.Process.Pid }
 
+// Exited is closed when the postmaster exits, after Stop or not: nothing
+// restarts it, so a caller that must keep serving watches it.
+func (in *Instance) Exited() <-chan struct{} { return in.exited }
+
 // Stop shuts the cluster down (fast shutdown: sessions are disconnected,
 // committed data is kept). When ctx ends first the postmaster is told to
 // quit immediately, then killed.

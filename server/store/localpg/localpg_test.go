@@ -211,6 +211,26 @@ func TestRecovery(t *testing.T) {
 	}
 }
 
+// TestExitedSaysWhenThePostmasterDies: nothing restarts a postmaster that
+// died under a running kubelab, so Exited must tell, for serve to stop.
+func TestExitedSaysWhenThePostmasterDies(t *testing.T) {
+	t.Parallel()
+	in := start(t, filepath.Join(t.TempDir(), "pg"))
+	select {
+	case <-in.Exited():
+		t.Fatal("Exited is closed while the postmaster runs")
+	default:
+	}
+	if err := syscall.Kill(in.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in.Exited():
+	case <-time.After(time.Minute):
+		t.Fatal("Exited is still open a minute after the postmaster was killed")
+	}
+}
+
 // TestKubelabKilled kills a process that started the private PostgreSQL with
 // -9, as a crash of kubelab would, and starts again on the same data dir.
 func TestKubelabKilled(t *testing.T) {
