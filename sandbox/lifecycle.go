@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func (m *Manager) Start(ctx context.Context, owner string, ch ChapterSpec) (Sess
 	r := Record{
 		ID: newID(), Owner: owner, Chapter: ch.ID, Size: class, Extra: ch.Namespaces, Nodes: ch.Nodes, Clusters: ch.Clusters,
 		Backend: backend, Simulated: m.o.Simulated, CreatedAt: now, ActiveAt: now,
-		ExpiresAt: now.Add(m.o.TTL), Status: StatusProvisioning,
+		ExpiresAt: now.Add(min(cmp.Or(ch.TTL, m.o.TTL), max(m.o.MaxTTL, m.o.TTL))), Status: StatusProvisioning,
 	}
 	// Warm sandboxes have no extra namespaces, the default node layout
 	// and one cluster.
@@ -167,6 +168,9 @@ func (m *Manager) Reset(ctx context.Context, id string) (Session, error) {
 	m.goProvision(r, fromCreate)
 	return toSession(r), nil
 }
+
+// MaxTTL is the longest lifetime a session may reach.
+func (m *Manager) MaxTTL() time.Duration { return m.o.MaxTTL }
 
 // Extend pushes the expiry by ExtendBy, capped at CreatedAt+MaxTTL
 // (ErrExtendLimit once the cap is reached).

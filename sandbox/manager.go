@@ -50,6 +50,9 @@ type ChapterSpec struct {
 	Cluster  bool
 	Nodes    []string
 	Clusters []string
+	// TTL is the session's lifetime when it is not the manager's (a
+	// workshop's); never beyond the manager's MaxTTL.
+	TTL time.Duration
 }
 
 // Session is a learner's lab session (one chapter's sandbox) as callers see it.

@@ -87,3 +87,18 @@ func (l *entryLimiter) forgetFull(now time.Time) {
 		}
 	}
 }
+
+// blocked reports how long until ip may try again, taking nothing.
+func (l *entryLimiter) blocked(ip string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	lim, ok := l.perIP[ip]
+	l.mu.Unlock()
+	if ok && lim.TokensAt(now) < 1 {
+		return time.Duration((1 - lim.TokensAt(now)) * float64(l.limits.PerIPEvery))
+	}
+	if l.global.TokensAt(now) < 1 {
+		return l.limits.GlobalEvery
+	}
+	return 0
+}

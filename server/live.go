@@ -183,6 +183,7 @@ func (s *Server) recordResults(ctx context.Context, ss sandbox.Session, ch *labs
 	}
 	s.live.remember(ss.ID, out)
 	s.events.publish(ss.ID, "tasks", out)
+	s.grids.changed("", ss.Owner)
 	return out
 }
 

@@ -33,6 +33,28 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/attempts/:id/kubeconfig", s.attemptSession(s.kubeconfig))
 	api.GET("/attempts/:id/terminal", s.attemptSession(s.terminal))
 
+	// Workshops ("events"): instructors' endpoints answer 404 to anyone
+	// but the event's instructor and admins.
+	api.GET("/events", s.listWorkshops)
+	api.POST("/events", s.createWorkshop)
+	api.GET("/events/:id", s.getWorkshop)
+	api.PATCH("/events/:id", s.updateWorkshop)
+	api.DELETE("/events/:id", s.deleteWorkshop)
+	api.POST("/events/:id/seat-codes", s.addSeatCodes)
+	api.GET("/events/:id/grid", s.getGrid)
+	api.GET("/events/:id/grid/events", s.gridEvents)
+	api.POST("/events/:id/learners/:user/:action", s.learnerAction)
+	api.GET("/events/:id/learners/:user/terminal", s.mirrorTerminal)
+	api.POST("/events/:id/learners/:user/takeover", s.askTakeover)
+	api.DELETE("/events/:id/learners/:user/hand", s.lowerHandOf)
+	api.POST("/events/:id/broadcast", s.broadcast)
+	api.GET("/events/:id/export.csv", s.exportWorkshop("csv"))
+	api.GET("/events/:id/export.json", s.exportWorkshop("json"))
+	api.GET("/events/:id/audit", s.workshopAudit)
+	api.POST("/join", s.joinWorkshop)
+	api.GET("/users", s.searchUsers)
+	api.PATCH("/users/:id", s.setRole)
+
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
 	api.DELETE("/sessions/:id", s.endSession)
@@ -47,6 +69,9 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id/files", s.listFiles)
 	api.GET("/sessions/:id/files/*", s.readFile)
 	api.PUT("/sessions/:id/files/*", s.saveFile)
+	api.POST("/sessions/:id/hand", s.raiseHand)
+	api.DELETE("/sessions/:id/hand", s.lowerHand)
+	api.POST("/sessions/:id/takeover", s.answerTakeover)
 
 	// kubectl on the learner's own machine, with a downloaded kubeconfig.
 	e.Any(kubeProxyRoute, s.kubeProxy)

@@ -78,6 +78,10 @@ type Options struct {
 	// Terminals keeps the learners' live shells; Shell starts one.
 	Terminals *terminal.Manager
 	Shell     ShellStarter
+	// Solve runs a chapter's reference solution in a session's sandbox with
+	// the learner's credentials (an instructor's fast-forward); nil when
+	// shells run in workspace pods.
+	Solve func(ctx context.Context, ss sandbox.Session, sb *sandbox.Sandbox, script string) ([]byte, error)
 	// Exams are the practice exams learners can sit.
 	Exams []*exams.Exam
 	// Metrics serves /metrics; nil disables it.
@@ -103,13 +107,16 @@ type Server struct {
 	passwords *passwordWork
 	ready     readiness
 
-	sandboxes *sandbox.Manager
-	programs  map[string]*grader.Program
-	terminals *terminal.Manager
-	upgrader  *websocket.Upgrader
-	events    *hub
-	live      *liveGrading
-	targets   targetCache
+	sandboxes  *sandbox.Manager
+	programs   map[string]*grader.Program
+	terminals  *terminal.Manager
+	upgrader   *websocket.Upgrader
+	events     *hub
+	live       *liveGrading
+	targets    targetCache
+	grids      *gridHub      // workshops' live grids
+	takeovers  *takeovers    // instructors typing in learners' terminals
+	wrongCodes *entryLimiter // wrong workshop codes, per address
 
 	// life is the server's whole-lifetime context: background work such as
 	// live grading runs under it, never under a request's context.
@@ -142,6 +149,10 @@ func New(opts Options) (*Server, error) {
 		sandboxes: opts.Sandboxes, programs: opts.Programs, terminals: opts.Terminals, events: newHub()}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.live = newLiveGrading(s)
+	s.grids, s.takeovers = newGridHub(s), newTakeovers()
+	// A class behind one address mistypes a few codes; guessing one of
+	// 10^12 codes at one try per 3 s is hopeless.
+	s.wrongCodes = newEntryLimiter(EntryLimits{PerIPBurst: 20, PerIPEvery: 3 * time.Second, GlobalBurst: 300, GlobalEvery: 50 * time.Millisecond})
 	sub := opts.Sandboxes.Subscribe()
 	s.background.Go(func() { s.followSandboxEvents(sub) })
 	s.upgrader = terminal.Upgrader(s.browserOriginAllowed)
@@ -154,6 +165,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.echo = s.newEcho()
 	s.watchExams()
+	s.watchWorkshops()
 	return s, nil
 }
 

@@ -114,7 +114,9 @@ func (s *Server) startSession(c echo.Context) error {
 	if why := s.whyNotHere(ch); why != nil {
 		return why
 	}
-	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, labshell.ChapterSpec(ch))
+	spec := labshell.ChapterSpec(ch)
+	spec.TTL = s.workshopTTL(c.Request().Context(), u.ID, ch.ID)
+	ss, err := s.sandboxes.Start(c.Request().Context(), u.ID, spec)
 	if err != nil {
 		return fmt.Errorf("start session of %s in %s: %w", u.ID, ch.ID, err)
 	}
@@ -279,6 +281,7 @@ func (s *Server) sandboxEvent(ev sandbox.Event) {
 	case sandbox.EventStatus:
 		ss := ev.State
 		s.events.publish(ev.Session, "status", toSessionJSON(ss))
+		s.grids.changed("", ss.Owner)
 		switch ss.Status {
 		case sandbox.StatusReady:
 			s.sessionReady(ss)

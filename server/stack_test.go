@@ -123,6 +123,9 @@ func newTestStack(t *testing.T, opts ...stackOption) *testStack {
 		shells.Add(1)
 		return j.Shell(ctx, labshell.Spec(session, ss.Chapter, sb))
 	}
+	so.Solve = func(ctx context.Context, ss sandbox.Session, sb *sandbox.Sandbox, script string) ([]byte, error) {
+		return j.Run(ctx, labshell.Spec(ss.ID+"-solve", ss.Chapter, sb), script)
+	}
 	srv, err := New(so)
 	srvRef.Store(srv)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))

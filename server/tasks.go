@@ -109,6 +109,7 @@ func (s *Server) revealSolution(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.grids.changed("", u.ID)
 	return c.JSON(http.StatusOK, solutionJSON{Task: t.ID, Solution: strings.TrimRight(t.Solution, "\n"), RevealedAt: at})
 }
 

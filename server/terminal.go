@@ -63,7 +63,7 @@ func (s *Server) shellStarter(session string, sb *sandbox.Sandbox) func(ctx cont
 		if err != nil {
 			return nil, err
 		}
-		return activeProcess{Process: p, touch: func() { s.sandboxes.Touch(s.life, session) }}, nil
+		return activeProcess{Process: p, touch: func() { s.sandboxes.Touch(s.life, session) }, typed: &typedLines{}}, nil
 	}
 }
 
@@ -93,9 +93,11 @@ func (s *Server) prestartShell(ss sandbox.Session) {
 type activeProcess struct {
 	terminal.Process
 	touch func()
+	typed *typedLines // what the learner typed, for a raised hand
 }
 
 func (p activeProcess) Write(b []byte) (int, error) {
 	p.touch()
+	p.typed.write(b)
 	return p.Process.Write(b)
 }

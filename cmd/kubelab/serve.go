@@ -141,6 +141,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				return mgr.Sandbox(ctx, session)
 			})
 		},
+		Solve: func(ctx context.Context, ss sandbox.Session, sb *sandbox.Sandbox, script string) ([]byte, error) {
+			return be.jails.Run(ctx, labshell.Spec(ss.ID+"-solve", ss.Chapter, sb), script)
+		},
 	})
 	if err != nil {
 		return err

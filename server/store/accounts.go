@@ -11,13 +11,36 @@ import (
 // User is an account: a learner or admin with an email and password, or a
 // guest (no email) until claimed.
 type User struct {
-	ID        string // uuid
-	Email     string // lowercase; empty for guests
-	Name      string
-	Admin     bool
-	Guest     bool
-	CreatedAt time.Time
+	ID    string // uuid
+	Email string // lowercase; empty for guests
+	Name  string
+	Admin bool
+	// Instructor may run workshops (an admin may too).
+	Instructor bool
+	Guest      bool
+	CreatedAt  time.Time
 }
+
+// Roles, as Role reports them.
+const (
+	RoleAdmin      = "admin"
+	RoleInstructor = "instructor"
+	RoleLearner    = "learner"
+)
+
+// Role is the user's strongest role.
+func (u User) Role() string {
+	switch {
+	case u.Admin:
+		return RoleAdmin
+	case u.Instructor:
+		return RoleInstructor
+	}
+	return RoleLearner
+}
+
+// Teaches reports whether the user may run workshops.
+func (u User) Teaches() bool { return u.Admin || u.Instructor }
 
 // NewUser is what CreateUser stores. PasswordHash is computed by the caller
 // (argon2id in package server); the store never sees passwords.
@@ -33,13 +56,13 @@ type NewUser struct {
 // that reads stay reads.
 const lastSeenGranularity = "1 minute"
 
-const userColumns = `u.id::text, coalesce(u.email, ''), u.name, u.is_admin, u.is_guest, u.created_at`
+const userColumns = `u.id::text, coalesce(u.email, ''), u.name, u.is_admin, u.is_instructor, u.is_guest, u.created_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(row scanner, extra ...any) (User, error) {
 	var u User
-	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Admin, &u.Guest, &u.CreatedAt}, extra...)...)
+	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Admin, &u.Instructor, &u.Guest, &u.CreatedAt}, extra...)...)
 	return u, err
 }
 
