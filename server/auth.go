@@ -247,11 +247,12 @@ type userJSON struct {
 	Email string `json:"email,omitempty"`
 	Name  string `json:"name"`
 	Admin bool   `json:"admin"`
+	Role  string `json:"role"` // admin, instructor or learner
 	Guest bool   `json:"guest"`
 }
 
 func toUserJSON(u store.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Guest: u.Guest}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Role: u.Role(), Guest: u.Guest}
 }
 
 // bindJSON decodes the request body strictly, with a clear message on bad input.

@@ -69,9 +69,15 @@ type streamEvent struct{ name, data string }
 // events follows a session's server-sent events until the test ends.
 func events(t *testing.T, c *testClient, id string) <-chan streamEvent {
 	t.Helper()
+	return streamAt(t, c, "/api/v1/sessions/"+id+"/events")
+}
+
+// streamAt follows the server-sent events at path until the test ends.
+func streamAt(t *testing.T, c *testClient, path string) <-chan streamEvent {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/sessions/"+id+"/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,13 +113,54 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("usage: kubelab token create --email E [--name N]")
 	}
+	var name string
+	return withUser(ctx, "token create", args[1:], getenv, stdout, stderr,
+		func(f *envFlags) { f.StringVar(&name, "name", "cli", "a label to recognise the token by") },
+		func(st *store.Store, u store.User) error {
+			token, hash := server.NewToken("kl_")
+			if err := st.CreateAPIToken(ctx, u.ID, name, hash); err != nil {
+				return fmt.Errorf("create api token: %w", err)
+			}
+			fmt.Fprintln(stdout, token)
+			return nil
+		})
+}
+
+// userCmd sets an account's role: kubelab user role --email E instructor.
+func userCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = "usage: kubelab user role --email E instructor|learner"
+	if len(args) < 2 || args[0] != "role" {
+		return errors.New(usage)
+	}
+	role, rest := args[len(args)-1], args[1:len(args)-1]
+	if role != store.RoleInstructor && role != store.RoleLearner {
+		return fmt.Errorf("role %q: %s", role, usage)
+	}
+	return withUser(ctx, "user role", rest, getenv, stdout, stderr, func(*envFlags) {},
+		func(st *store.Store, u store.User) error {
+			if u.Guest {
+				return fmt.Errorf("%s is a guest: only accounts take roles", u.Email)
+			}
+			u, err := st.SetRole(ctx, u.ID, role)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s is now: %s\n", u.Email, u.Role())
+			return nil
+		})
+}
+
+// withUser parses the common flags and --email (plus what more adds),
+// opens the database and runs fn with that account.
+func withUser(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	more func(*envFlags), fn func(*store.Store, store.User) error) error {
 	var c commonConfig
-	var email, name string
-	f := newEnvFlags("token create", getenv)
+	var email string
+	f := newEnvFlags(name, getenv)
 	c.register(f)
-	f.StringVar(&email, "email", "", "the user the token acts as")
-	f.StringVar(&name, "name", "cli", "a label to recognise the token by")
-	if err := f.parse(args[1:], stdout); err != nil {
+	f.StringVar(&email, "email", "", "the account's email")
+	more(f)
+	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
@@ -142,10 +183,5 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", email, err)
 	}
-	token, hash := server.NewToken("kl_")
-	if err := st.CreateAPIToken(ctx, u.ID, name, hash); err != nil {
-		return fmt.Errorf("create api token: %w", err)
-	}
-	fmt.Fprintln(stdout, token)
-	return nil
+	return fn(st, u)
 }

@@ -49,6 +49,8 @@ Usage:
   kubelab exams test [flags]           prove every bank task for several draws of its params (--exam ID)
   kubelab migrate [flags]              apply database migrations and exit
   kubelab token create --email E       create an API token for a user (admins)
+  kubelab user role --email E instructor|learner
+                                       let an account run workshops (events), or not
   kubelab version                      print the version
   kubelab kubectl [args]               kubectl, version-matched to the embedded cluster (also run as
                                        "kubectl" by name: the learner's shell does)
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrateCmd(ctx, args, getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args, getenv, stdout, stderr)
+	case "user":
+		return userCmd(ctx, args, getenv, stdout, stderr)
 	case "forward":
 		return forwardCmd(ctx, args)
 	case "version":
