@@ -138,6 +138,10 @@ type Manager struct {
 	mu      sync.Mutex
 	pool    map[string][]string // poolKey → warm sandbox ids
 	filling map[string]int      // poolKey → warm creates in flight
+	// extraWarm is warm sandboxes asked for on top of the pool (a
+	// workshop about to start), by who asked.
+	extraWarm map[string]extraWarm
+	warmTook  time.Duration // moving average of a warm sandbox's making
 	local   map[string]bool     // sandbox ids this process is creating or pooling; reconcile leaves them alone
 	warned  map[string]warning  // session id → warnings sent
 	touched map[string]time.Time
@@ -182,7 +186,7 @@ func NewManager(o ManagerOptions) *Manager {
 	life, stop := context.WithCancel(context.Background())
 	m := &Manager{
 		o: o, log: o.Log, life: life, stop: stop,
-		pool: map[string][]string{}, filling: map[string]int{}, local: map[string]bool{},
+		pool: map[string][]string{}, filling: map[string]int{}, local: map[string]bool{}, extraWarm: map[string]extraWarm{},
 		warned: map[string]warning{}, touched: map[string]time.Time{},
 		kick: make(chan struct{}, 1),
 	}

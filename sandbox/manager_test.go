@@ -274,6 +274,46 @@ func TestPoolClaimAndRefill(t *testing.T) {
 	waitStatus(t, m, s2.ID, sandbox.StatusReady)
 }
 
+// TestWarmOnTopOfThePool: a workshop's ask adds warm sandboxes to the
+// pool, claims are served from them, and withdrawing the ask stops refills.
+func TestWarmOnTopOfThePool(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, _ := e.start(sandbox.ManagerOptions{PoolSize: map[string]int{"small": 1}})
+	poolFull(t, m, "small", 1)
+	pods := sandbox.ChapterSpec{ID: "pods", Size: "small"}
+	m.Warm("workshop-1", pods, 3)
+	m.Warm("workshop-2", pods, 2)
+	poolFull(t, m, "small", 6)
+	if got := m.WarmReady(pods); got != 6 {
+		t.Errorf("WarmReady = %d, want 6", got)
+	}
+	if m.WarmTime() <= 0 {
+		t.Error("WarmTime is 0 after warm sandboxes were made")
+	}
+	m.Warm("workshop-1", pods, 0)
+	m.Warm("workshop-2", pods, 0)
+	for range 4 {
+		s, err := m.Start(t.Context(), "erin", pods)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, m, s.ID, sandbox.StatusReady)
+		if steps := e.steps(s.ID); slices.Contains(steps, "namespace") {
+			t.Errorf("a start with warm sandboxes waiting made a namespace: steps %v", steps)
+		}
+		if err := m.End(t.Context(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poolFull(t, m, "small", 2) // nothing refilled past the pool's own size
+	// A chapter that cannot come from the pool is not warmed.
+	m.Warm("workshop-3", sandbox.ChapterSpec{ID: "ns", Size: "small", Namespaces: []string{"x"}}, 5)
+	if got := m.WarmReady(sandbox.ChapterSpec{ID: "ns", Size: "small", Namespaces: []string{"x"}}); got != 0 {
+		t.Errorf("WarmReady of an unpoolable chapter = %d, want 0", got)
+	}
+}
+
 func poolFull(t testing.TB, m *sandbox.Manager, size string, n int) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {

@@ -173,15 +173,81 @@ func (m *Manager) refill() {
 			m.goTracked(func() { m.createWarm(key, id, spec) })
 		}
 	}
+	extraPrepared, extraPlain := map[string]int{}, map[string]int{}
+	for _, e := range m.extraWarm {
+		if m.isPrepared(e.chapter.ID) {
+			extraPrepared[e.chapter.ID] += e.n
+		} else {
+			extraPlain[m.classOf(e.chapter)] += e.n
+		}
+	}
 	for size, want := range m.o.PoolSize {
-		fill(size, want, Spec{Size: size})
+		fill(size, want+extraPlain[size], Spec{Size: size})
+	}
+	for size, n := range extraPlain {
+		if _, ok := m.o.PoolSize[size]; !ok {
+			fill(size, n, Spec{Size: size})
+		}
 	}
 	for _, ch := range m.o.Prepared {
 		class := m.classOf(ch)
 		if ch.poolable() {
-			fill(poolKey(class, ch.ID), m.o.PoolSize[class], Spec{Size: class, Chapter: ch.ID})
+			fill(poolKey(class, ch.ID), m.o.PoolSize[class]+extraPrepared[ch.ID], Spec{Size: class, Chapter: ch.ID})
 		}
 	}
+}
+
+type extraWarm struct {
+	chapter ChapterSpec
+	n       int
+}
+
+func (m *Manager) isPrepared(id string) bool {
+	for _, ch := range m.o.Prepared {
+		if ch.ID == id && ch.poolable() {
+			return true
+		}
+	}
+	return false
+}
+
+// Warm asks, under key (one per asker: a workshop), for n warm sandboxes
+// of the chapter on top of the pool: prepared for it when the chapter has
+// a setup, plain ones of its size otherwise. n = 0 withdraws the ask; a
+// chapter that cannot come from the pool is ignored. Warm sandboxes stay
+// warm until claimed or kubelab stops.
+func (m *Manager) Warm(key string, ch ChapterSpec, n int) {
+	if !ch.poolable() {
+		n = 0
+	}
+	m.mu.Lock()
+	if n <= 0 {
+		delete(m.extraWarm, key)
+	} else {
+		m.extraWarm[key] = extraWarm{chapter: ch, n: n}
+	}
+	m.mu.Unlock()
+	m.refill()
+}
+
+// WarmReady reports how many warm sandboxes wait that a start of the
+// chapter would claim.
+func (m *Manager) WarmReady(ch ChapterSpec) int {
+	if !ch.poolable() {
+		return 0
+	}
+	class := m.classOf(ch)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pool[poolKey(class, ch.ID)]) + len(m.pool[class])
+}
+
+// WarmTime is how long making a warm sandbox took lately (a moving
+// average; 0 before the first).
+func (m *Manager) WarmTime() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.warmTook
 }
 
 // createWarm makes a warm sandbox for the pool key, and runs its chapter's
@@ -189,6 +255,7 @@ func (m *Manager) refill() {
 func (m *Manager) createWarm(key, id string, spec Spec) {
 	ctx, cancel := context.WithTimeout(m.life, provisionTimeout)
 	defer cancel()
+	began := time.Now()
 	sb, err := m.o.Provisioner.Create(ctx, id, spec)
 	if err == nil && spec.Chapter != "" && m.o.Prepare != nil {
 		err = m.o.Prepare(ctx, Session{ID: "warm-" + id, Chapter: spec.Chapter}, sb)
@@ -197,6 +264,11 @@ func (m *Manager) createWarm(key, id string, spec Spec) {
 	m.filling[key]--
 	if err == nil {
 		m.pool[key] = append(m.pool[key], id)
+		took := time.Since(began)
+		if m.warmTook == 0 {
+			m.warmTook = took
+		}
+		m.warmTook = (m.warmTook*7 + took) / 8
 	}
 	m.mu.Unlock()
 	if err != nil && m.life.Err() == nil {

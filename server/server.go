@@ -117,6 +117,7 @@ type Server struct {
 	grids      *gridHub      // workshops' live grids
 	takeovers  *takeovers    // instructors typing in learners' terminals
 	wrongCodes *entryLimiter // wrong workshop codes, per address
+	warm       warming       // workshops' warm sandboxes
 
 	// life is the server's whole-lifetime context: background work such as
 	// live grading runs under it, never under a request's context.
@@ -150,6 +151,7 @@ func New(opts Options) (*Server, error) {
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	s.live = newLiveGrading(s)
 	s.grids, s.takeovers = newGridHub(s), newTakeovers()
+	s.warm.asks = map[string]warmAsk{}
 	// A class behind one address mistypes a few codes; guessing one of
 	// 10^12 codes at one try per 3 s is hopeless.
 	s.wrongCodes = newEntryLimiter(EntryLimits{PerIPBurst: 20, PerIPEvery: 3 * time.Second, GlobalBurst: 300, GlobalEvery: 50 * time.Millisecond})

@@ -440,6 +440,7 @@ func (h *gridHub) rebuild(ctx context.Context, gw *gridWatch) error {
 	ev := gw.ev
 	ev.Title, ev.Seats, ev.Joined, ev.StartsAt, ev.EndsAt = w.Title, w.Seats, w.Joined, w.StartsAt, w.EndsAt
 	ev.SessionTTLMinutes, ev.Banner, ev.Status = w.SessionTTLMinutes, w.Banner, workshopStatus(w, time.Now())
+	ev.Warm = h.s.warmOf(w.ID)
 	g, err := h.s.buildGrid(ctx, w, ev)
 	if err != nil {
 		return err

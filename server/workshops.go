@@ -103,6 +103,7 @@ type eventJSON struct {
 	Status            string           `json:"status"`
 	Banner            string           `json:"banner"`
 	CreatedAt         time.Time        `json:"created_at"`
+	Warm              *warmJSON        `json:"warm,omitempty"` // to its instructor, while labs are warmed for it
 }
 
 // Workshop statuses.
@@ -136,6 +137,7 @@ func (s *Server) toEventJSON(c echo.Context, w store.Workshop, withCodes bool) e
 		out.Chapters = append(out.Chapters, ref)
 	}
 	if withCodes {
+		out.Warm = s.warmOf(w.ID)
 		out.JoinCode = w.JoinCode
 		out.JoinURL = s.baseURL(c) + "/join/" + w.JoinCode
 	}
@@ -452,8 +454,8 @@ func (s *Server) endWorkshop(ctx context.Context, id, actorID string) error {
 	return nil
 }
 
-// watchWorkshops ends workshops whose time is up, every few seconds, until
-// the server stops.
+// watchWorkshops ends workshops whose time is up and warms the labs of
+// those about to start, every few seconds, until the server stops.
 func (s *Server) watchWorkshops() {
 	s.background.Go(func() {
 		t := time.NewTicker(5 * time.Second)
@@ -477,6 +479,7 @@ func (s *Server) watchWorkshops() {
 				}
 				s.grids.changed(w.ID, "")
 			}
+			s.warmWorkshops(s.life)
 		}
 	})
 }

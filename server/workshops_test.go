@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/sandbox"
 	"github.com/kubelab/kubelab/server/store"
 )
 
@@ -257,4 +258,51 @@ func mustChapter(t *testing.T, ts *testStack, id string) *labs.Chapter {
 		t.Fatal(err)
 	}
 	return ch
+}
+
+// TestWorkshopWarmsBeforeItsStart: an event about to start gets a warm
+// lab for each seat of its first chapter, which its learners' starts use.
+func TestWorkshopWarmsBeforeItsStart(t *testing.T) {
+	t.Parallel()
+	// As kubelab serve does, chapters with a setup get warm labs prepared
+	// for them (labels' setup makes objects to label).
+	ts := newTestStack(t, func(o *sandbox.ManagerOptions, _ *Options) {
+		o.Prepared = []sandbox.ChapterSpec{{ID: "labels", Size: "small"}}
+	})
+	teach := instructor(t, ts, "t5@example.com")
+	starts := time.Now().Add(5 * time.Minute)
+	later := time.Now().Add(3 * time.Hour)
+	soon := decode[eventJSON](t, mustCall(t, teach, "POST", "/api/v1/events",
+		map[string]any{"title": "Soon", "chapters": []string{"labels"}, "seats": 3, "starts_at": starts}, http.StatusCreated))
+	notYet := decode[eventJSON](t, mustCall(t, teach, "POST", "/api/v1/events",
+		map[string]any{"title": "Later", "chapters": []string{"pods"}, "seats": 3, "starts_at": later}, http.StatusCreated))
+	if soon.Status != workshopScheduled {
+		t.Errorf("an event starting in 5 minutes is %q, want scheduled", soon.Status)
+	}
+	warm := func(id string) *warmJSON {
+		return decode[eventJSON](t, mustCall(t, teach, "GET", "/api/v1/events/"+id, nil, http.StatusOK)).Warm
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for w := warm(soon.ID); w == nil || w.Ready < 3; w = warm(soon.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the event starting in 5 minutes has warm labs %+v, want 3 ready", w)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if w := warm(notYet.ID); w != nil {
+		t.Errorf("an event starting in 3 hours is warmed already: %+v", w)
+	}
+	learner := guest(t, ts)
+	mustCall(t, learner, "POST", "/api/v1/join", map[string]string{"code": soon.JoinCode}, http.StatusOK)
+	res, body := learner.do(t, "POST", "/api/v1/chapters/labels/session", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("a start in a warmed event: %d %s, want 200 (ready from a warm lab)", res.StatusCode, body)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for w := warm(soon.ID); w == nil || w.Wanted != 2; w = warm(soon.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after one learner started, the warm labs wanted are %+v, want 2", w)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -463,3 +463,27 @@ func prefixed(p, cols string) string {
 func escapeLike(q string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
 }
+
+// LiveWorkshops lists the workshops not over at now (scheduled or open).
+func (s *Store) LiveWorkshops(ctx context.Context, now time.Time) ([]Workshop, error) {
+	ws, err := s.queryWorkshops(ctx, `WHERE w.ended_at IS NULL AND (w.ends_at IS NULL OR w.ends_at > $1) ORDER BY w.starts_at NULLS FIRST`, now)
+	if err != nil {
+		return nil, fmt.Errorf("live workshops: %w", err)
+	}
+	return ws, nil
+}
+
+// WorkshopStarts counts the workshop's learners who started a lab in the
+// chapter since the workshop was made.
+func (s *Store) WorkshopStarts(ctx context.Context, id, chapter string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `
+SELECT count(DISTINCT l.user_id) FROM workshop_learners l
+JOIN workshops w ON w.id = l.workshop_id
+JOIN sandbox_sessions ss ON ss.owner = l.user_id::text AND ss.chapter = $2 AND ss.created_at >= w.created_at
+WHERE l.workshop_id = $1`, id, chapter).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("starts in workshop %s: %w", id, mapErr(err))
+	}
+	return n, nil
+}
