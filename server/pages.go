@@ -33,7 +33,8 @@ const (
 )
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"home", "login", "signup", "account", "progress", "labs", "chapter", "error", "exams", "attempt", "review"}
+var pageNames = []string{"home", "login", "signup", "account", "progress", "labs", "chapter", "error", "exams", "attempt", "review",
+	"events", "event", "join", "admin-users"}
 
 // pages renders the HTML pages and serves the static assets.
 type pages struct {
@@ -68,6 +69,11 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	e.GET("/exams", p.exams)
 	e.GET("/exams/attempts/:id", p.attempt)
 	e.GET("/exams/attempts/:id/review", p.review)
+	e.GET("/events", p.events)
+	e.GET("/events/:id", p.event)
+	e.GET("/join", p.join)
+	e.GET("/join/:code", p.join)
+	e.GET("/admin/users", p.adminUsers)
 	e.GET("/chapters/:chapter", p.chapter)
 	e.GET("/chapters/:chapter/assets/*", p.chapterAsset)
 	e.GET(assetPrefix+":version/*", p.asset)
@@ -154,6 +160,12 @@ func (p *pages) parse(assets *assetSet) (map[string]*template.Template, error) {
 				return nil, fmt.Errorf("parse signup form: %w", err)
 			}
 		}
+		if name == "event" {
+			// The event page's Edit dialog has the create form's fields.
+			if t, err = t.ParseFS(p.templatesFS, "events.html"); err != nil {
+				return nil, fmt.Errorf("parse event fields: %w", err)
+			}
+		}
 		if t, err = t.ParseFS(p.templatesFS, name+".html"); err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -183,6 +195,8 @@ type pageData struct {
 	Attempt      *attemptPage
 	Review       *reviewPage
 	Error        *errorPage
+	Workshops    *workshopsPage // the events, event, join and admin-users pages
+	Workshop     *homeWorkshop  // the home page: the workshop the learner joined
 }
 
 func (p *pages) data(c echo.Context, page, title string) *pageData {

@@ -1,14 +1,18 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kubelab/kubelab/labs"
+	"github.com/kubelab/kubelab/server/store"
 )
 
 // The chapter page: the lesson's steps with their tasks beside the
@@ -27,8 +31,17 @@ type chapterPage struct {
 	Total, Passed      int
 	Points             int
 	Score              float64
-	// NextID and NextTitle name the catalog's next chapter ("" after the last).
+	// NextID and NextTitle name the next chapter: the workshop's, else the
+	// catalog's ("" after the last).
 	NextID, NextTitle string
+	// Workshop is the learner's workshop that holds this chapter (nil: none):
+	// the page names it and offers "Raise hand".
+	Workshop *workshopRef
+}
+
+// workshopRef names a workshop on a learner's page.
+type workshopRef struct {
+	ID, Title string
 }
 
 type stepPage struct {
@@ -110,9 +123,38 @@ func (p *pages) chapter(c echo.Context) error {
 			cp.NextID, cp.NextTitle = all[i+1].ID, all[i+1].Title
 		}
 	}
+	ws, err := p.s.liveWorkshops(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		i := slices.Index(w.Chapters, ch.ID)
+		if i < 0 {
+			continue
+		}
+		cp.Workshop = &workshopRef{ID: w.ID, Title: w.Title}
+		// The chapter after this one is the workshop's next, while it has one.
+		if i+1 < len(w.Chapters) {
+			if next, err := p.s.catalog.Chapter(w.Chapters[i+1]); err == nil {
+				cp.NextID, cp.NextTitle = next.ID, next.Title
+			}
+		}
+		break
+	}
 	d := p.data(c, "chapter", ch.Title)
 	d.Chapter = cp
 	return p.render(c, http.StatusOK, d)
+}
+
+// liveWorkshops lists the workshops a learner joined that have not ended,
+// the latest joined first: the ones their pages show.
+func (s *Server) liveWorkshops(ctx context.Context, userID string) ([]store.Workshop, error) {
+	ws, err := s.store.WorkshopsOf(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	return slices.DeleteFunc(ws, func(w store.Workshop) bool { return w.Over(now) }), nil
 }
 
 // chapterAsset serves an image of a chapter folder (lesson images).

@@ -331,6 +331,13 @@ func (s *Server) sessionEvents(c echo.Context) error {
 	if err := send("status", first); err != nil {
 		return nil
 	}
+	// The banner of the learner's workshop stays until replaced: a page
+	// that connects later shows it too.
+	if w, ok, err := s.learnerWorkshop(c.Request().Context(), ss); err == nil && ok && w.Banner != "" {
+		if data, err := jsonBytes(bannerJSON{Message: w.Banner, From: w.OwnerName, At: w.BannerAt}); err == nil {
+			_ = send("banner", data)
+		}
+	}
 	if results, ok := s.live.latest(ss.ID); ok {
 		if data, err := jsonBytes(results); err == nil {
 			_ = send("tasks", data)

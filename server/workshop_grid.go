@@ -284,8 +284,9 @@ func (s *Server) getGrid(c echo.Context) error {
 }
 
 // gridEvents streams a workshop's grid: "grid" first, then "learner" for
-// each row that changed, "tasks" when the pass rates changed and "event"
-// when the workshop did.
+// each row that changed, "tasks" when the pass rates changed, "event"
+// when the workshop did, and "takeover" when a learner answered a
+// take-over ({learner, accepted}).
 func (s *Server) gridEvents(c echo.Context) error {
 	w, _, err := s.ownWorkshop(c)
 	if err != nil {
@@ -410,6 +411,24 @@ func (h *gridHub) joined(id, userID string) {
 	}
 	h.mu.Unlock()
 	h.changed(id, userID)
+}
+
+// publish sends one event to whoever watches workshop id's grid.
+func (h *gridHub) publish(id, name string, v any) {
+	data, err := jsonBytes(v)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if gw := h.watches[id]; gw != nil {
+		for ch := range gw.subs {
+			select {
+			case ch <- sseEvent{Name: name, Data: data}:
+			default:
+			}
+		}
+	}
 }
 
 func (h *gridHub) run(ctx context.Context, gw *gridWatch) {

@@ -383,7 +383,7 @@ func (s *Server) answerTakeover(c echo.Context) error {
 		if err := s.store.Audit(c.Request().Context(), k.workshop, k.instructor, u.ID, "take-over "+verdict); err != nil {
 			return err
 		}
-		s.grids.changed(k.workshop, u.ID)
+		s.grids.publish(k.workshop, "takeover", map[string]any{"learner": u.ID, "accepted": in.Accept})
 	}
 	s.log.Info("take-over answered", "session_id", ss.ID, "user_id", u.ID, "accepted", in.Accept)
 	return c.NoContent(http.StatusNoContent)
@@ -427,6 +427,7 @@ func (s *Server) broadcast(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	hint := in.Chapter != "" || in.Task != ""
+	banner := bannerJSON{Message: msg, From: u.Name, Hint: hint}
 	var to []string
 	if hint {
 		g, err := s.buildGrid(ctx, w, eventJSON{})
@@ -443,9 +444,11 @@ func (s *Server) broadcast(c echo.Context) error {
 			}
 		}
 	} else {
-		if _, err := s.store.SetWorkshopBanner(ctx, w.ID, msg); err != nil {
+		at, err := s.store.SetWorkshopBanner(ctx, w.ID, msg)
+		if err != nil {
 			return err
 		}
+		banner.At = &at
 		learners, err := s.store.WorkshopLearners(ctx, w.ID)
 		if err != nil {
 			return err
@@ -454,7 +457,10 @@ func (s *Server) broadcast(c echo.Context) error {
 			to = append(to, l.UserID)
 		}
 	}
-	banner := map[string]any{"message": msg, "from": u.Name, "at": time.Now(), "hint": hint}
+	if banner.At == nil {
+		now := time.Now()
+		banner.At = &now
+	}
 	for _, id := range to {
 		if hint {
 			if err := s.store.Audit(ctx, w.ID, u.ID, id, hintAction(in.Chapter, in.Task)); err != nil {
@@ -465,6 +471,14 @@ func (s *Server) broadcast(c echo.Context) error {
 	}
 	s.grids.changed(w.ID, "")
 	return c.JSON(http.StatusOK, map[string]int{"sent": len(to)})
+}
+
+// bannerJSON is a message from the instructor on a learner's page.
+type bannerJSON struct {
+	Message string     `json:"message"`
+	From    string     `json:"from"`
+	At      *time.Time `json:"at"`
+	Hint    bool       `json:"hint"`
 }
 
 // hintAction is the audit entry of a hint sent to a learner on a task.

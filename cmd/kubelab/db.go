@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kubelab/kubelab/server"
@@ -116,6 +117,12 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	var name string
 	return withUser(ctx, "token create", args[1:], getenv, stdout, stderr,
 		func(f *envFlags) { f.StringVar(&name, "name", "cli", "a label to recognise the token by") },
+		func(rest []string) error {
+			if len(rest) > 0 {
+				return errors.New("usage: kubelab token create --email E [--name N]")
+			}
+			return nil
+		},
 		func(st *store.Store, u store.User) error {
 			token, hash := server.NewToken("kl_")
 			if err := st.CreateAPIToken(ctx, u.ID, name, hash); err != nil {
@@ -128,15 +135,19 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 
 // userCmd sets an account's role: kubelab user role --email E instructor.
 func userCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: kubelab user role --email E instructor|learner"
-	if len(args) < 2 || args[0] != "role" {
+	const usage = "usage: kubelab user role [flags] --email E instructor|learner"
+	if len(args) == 0 || args[0] != "role" {
 		return errors.New(usage)
 	}
-	role, rest := args[len(args)-1], args[1:len(args)-1]
-	if role != store.RoleInstructor && role != store.RoleLearner {
-		return fmt.Errorf("role %q: %s", role, usage)
-	}
-	return withUser(ctx, "user role", rest, getenv, stdout, stderr, func(*envFlags) {},
+	var role string
+	return withUser(ctx, "user role", args[1:], getenv, stdout, stderr, func(*envFlags) {},
+		func(rest []string) error {
+			if len(rest) != 1 || rest[0] != store.RoleInstructor && rest[0] != store.RoleLearner {
+				return fmt.Errorf("role %q: %s", strings.Join(rest, " "), usage)
+			}
+			role = rest[0]
+			return nil
+		},
 		func(st *store.Store, u store.User) error {
 			if u.Guest {
 				return fmt.Errorf("%s is a guest: only accounts take roles", u.Email)
@@ -151,9 +162,10 @@ func userCmd(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 // withUser parses the common flags and --email (plus what more adds),
-// opens the database and runs fn with that account.
+// checks the arguments after the flags, opens the database and runs fn
+// with that account.
 func withUser(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	more func(*envFlags), fn func(*store.Store, store.User) error) error {
+	more func(*envFlags), check func(rest []string) error, fn func(*store.Store, store.User) error) error {
 	var c commonConfig
 	var email string
 	f := newEnvFlags(name, getenv)
@@ -161,6 +173,9 @@ func withUser(ctx context.Context, name string, args []string, getenv func(strin
 	f.StringVar(&email, "email", "", "the account's email")
 	more(f)
 	if err := f.parse(args, stdout); err != nil {
+		return err
+	}
+	if err := check(f.Args()); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)

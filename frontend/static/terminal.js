@@ -79,7 +79,7 @@ function buildScreen(element, opts) {
 /**
  * Creates a terminal in element and connects it to url (ws: or wss:).
  * @param {HTMLElement} element
- * @param {{url: string, onStatus?: (state: string, detail?: string) => void, readOnly?: boolean, fontSize?: number}} opts
+ * @param {{url: string, onStatus?: (state: string, detail?: string) => void, readOnly?: boolean, keepSize?: boolean, fontSize?: number}} opts
  */
 export function attachTerminal(element, opts) {
   const onStatus = opts.onStatus || (() => {});
@@ -121,7 +121,9 @@ export function attachTerminal(element, opts) {
   }
 
   function sendSize() {
-    if (!readOnly) sendControl({ type: 'resize', cols: term.cols, rows: term.rows });
+    // A helper typing in someone's terminal (keepSize) leaves its size
+    // to its owner.
+    if (!readOnly && !opts.keepSize) sendControl({ type: 'resize', cols: term.cols, rows: term.rows });
   }
 
   function connect() {

@@ -1,7 +1,8 @@
 // The sandbox session of the chapter: start, resume after a reload, follow
 // its status (event stream, with polling as a safety net), extend, reset
 // and end; and, as the session's state changes, the overlay, the console
-// bar's buttons, the terminal pane, the notices and the tasks.
+// bar's buttons, the terminal pane, the notices, the tasks and the
+// workshop's events (banners, take-over requests, watchers).
 import { api, toast, busy } from '../api.js';
 import { $, $$, chapterID, userID, confirmDialog } from './page.js';
 import { setOverlay, overlayState, showError } from './overlay.js';
@@ -12,6 +13,7 @@ import { createEvents } from './events.js';
 import { createNotices } from './notices.js';
 import { createActivity } from './activity.js';
 import { createEditor } from './editor.js';
+import { createWorkshop } from './workshop.js';
 import { showView } from './views.js';
 
 const statusLabels = {
@@ -65,8 +67,10 @@ export function createSession() {
       }
     }),
   });
+  const workshop = createWorkshop({ session });
   const events = createEvents({
     on: {
+      ...workshop.on,
       status: (d) => { if (d.id === current?.id) adopt(d); },
       progress: provStep,
       tasks: tasks.apply,
@@ -97,6 +101,7 @@ export function createSession() {
     el.reset.hidden = !(ready || st === 'failed');
     el.end.hidden = !live.has(st) && st !== 'failed';
     notices.update(s, prev);
+    workshop.update(s);
     if (!ready) editor.close();
 
     switch (st) {
