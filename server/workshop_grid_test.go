@@ -42,8 +42,8 @@ func TestTypedLines(t *testing.T) {
 	var tl typedLines
 	tl.write([]byte("kubectl get po\r"))
 	tl.write([]byte("kubectl get podz\x7f\x7fds\r"))
-	tl.write([]byte("\x1b[A\r"))          // history recall: nothing typed
-	tl.write([]byte("oops\x03"))          // Ctrl+C drops the line
+	tl.write([]byte("\x1b[A\r"))           // history recall: nothing typed
+	tl.write([]byte("oops\x03"))           // Ctrl+C drops the line
 	tl.write([]byte("k get deploy\x1bOA")) // an arrow in SS3 form, then Enter
 	tl.write([]byte("\r"))
 	want := []string{"kubectl get po", "kubectl get pods", "k get deploy"}
