@@ -299,6 +299,49 @@ func (s *Server) sandboxEvent(ev sandbox.Event) {
 	}
 }
 
+// stream writes server-sent events: first, then what arrives on ch,
+// with a comment every 20 s that keeps proxies from closing the stream,
+// until the client leaves or the server stops.
+func (s *Server) stream(c echo.Context, first []sseEvent, ch <-chan sseEvent) {
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(ev sseEvent) error {
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Name, ev.Data); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	}
+	for _, ev := range first {
+		if send(ev) != nil {
+			return
+		}
+	}
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	ctx := c.Request().Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.life.Done():
+			return
+		case ev := <-ch:
+			if send(ev) != nil {
+				return
+			}
+		case <-ping.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return
+			}
+			w.Flush()
+		}
+	}
+}
+
 // sessionEvents streams a session's events as server-sent events. The first
 // event is always the current status, so a reconnecting client is in sync.
 func (s *Server) sessionEvents(c echo.Context) error {
@@ -315,52 +358,22 @@ func (s *Server) sessionEvents(c echo.Context) error {
 	if cur, err := s.sandboxes.Session(c.Request().Context(), ss.ID); err == nil {
 		ss = cur
 	}
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	send := func(name string, data []byte) error {
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data); err != nil {
-			return err
-		}
-		w.Flush()
-		return nil
-	}
-	first, _ := jsonBytes(toSessionJSON(ss))
-	if err := send("status", first); err != nil {
-		return nil
+	var first []sseEvent
+	if data, err := jsonBytes(toSessionJSON(ss)); err == nil {
+		first = append(first, sseEvent{Name: "status", Data: data})
 	}
 	// The banner of the learner's workshop stays until replaced: a page
 	// that connects later shows it too.
 	if w, ok, err := s.learnerWorkshop(c.Request().Context(), ss); err == nil && ok && w.Banner != "" {
 		if data, err := jsonBytes(bannerJSON{Message: w.Banner, From: w.OwnerName, At: w.BannerAt}); err == nil {
-			_ = send("banner", data)
+			first = append(first, sseEvent{Name: "banner", Data: data})
 		}
 	}
 	if results, ok := s.live.latest(ss.ID); ok {
 		if data, err := jsonBytes(results); err == nil {
-			_ = send("tasks", data)
+			first = append(first, sseEvent{Name: "tasks", Data: data})
 		}
 	}
-	ping := time.NewTicker(20 * time.Second)
-	defer ping.Stop()
-	ctx := c.Request().Context()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.life.Done():
-			return nil
-		case ev := <-ch:
-			if err := send(ev.Name, ev.Data); err != nil {
-				return nil
-			}
-		case <-ping.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
-				return nil
-			}
-			w.Flush()
-		}
-	}
+	s.stream(c, first, ch)
+	return nil
 }

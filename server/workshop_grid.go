@@ -303,40 +303,8 @@ func (s *Server) gridEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := c.Response()
-	resp.Header().Set(echo.HeaderContentType, "text/event-stream")
-	resp.Header().Set("Cache-Control", "no-store")
-	resp.Header().Set("X-Accel-Buffering", "no")
-	resp.WriteHeader(http.StatusOK)
-	send := func(name string, data []byte) error {
-		if _, err := fmt.Fprintf(resp, "event: %s\ndata: %s\n\n", name, data); err != nil {
-			return err
-		}
-		resp.Flush()
-		return nil
-	}
-	if send("grid", first) != nil {
-		return nil
-	}
-	ping := time.NewTicker(20 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.life.Done():
-			return nil
-		case ev := <-ch:
-			if send(ev.Name, ev.Data) != nil {
-				return nil
-			}
-		case <-ping.C:
-			if _, err := fmt.Fprint(resp, ": ping\n\n"); err != nil {
-				return nil
-			}
-			resp.Flush()
-		}
-	}
+	s.stream(c, []sseEvent{{Name: "grid", Data: first}}, ch)
+	return nil
 }
 
 // gridHub rebuilds the grids that someone watches when their learners
