@@ -103,17 +103,22 @@ func (t *takeovers) allowed(k takeoverKey) bool {
 	return ok
 }
 
-// workshopLearner is the learner of the path in the caller's workshop.
-func (s *Server) workshopLearner(c echo.Context, w store.Workshop) (string, error) {
+// workshopLearner is the caller's workshop of the path and its learner of
+// the path ({user}), who must have joined it.
+func (s *Server) workshopLearner(c echo.Context) (store.Workshop, *store.User, string, error) {
+	w, u, err := s.ownWorkshop(c)
+	if err != nil {
+		return w, nil, "", err
+	}
 	id := c.Param("user")
 	ok, err := s.store.IsWorkshopLearner(c.Request().Context(), w.ID, id)
 	if err != nil {
-		return "", err
+		return w, nil, "", err
 	}
 	if !ok {
-		return "", errNotInWorkshop
+		return w, nil, "", errNotInWorkshop
 	}
-	return id, nil
+	return w, u, id, nil
 }
 
 type actionFailureJSON struct {
@@ -278,11 +283,7 @@ func (s *Server) mirrorTerminal(c echo.Context) error {
 	if !s.browserOriginAllowed(c.Request()) {
 		return errCrossSite
 	}
-	w, u, err := s.ownWorkshop(c)
-	if err != nil {
-		return err
-	}
-	learner, err := s.workshopLearner(c, w)
+	w, u, learner, err := s.workshopLearner(c)
 	if err != nil {
 		return err
 	}
@@ -335,11 +336,7 @@ func (s *Server) mirrorTerminal(c echo.Context) error {
 // askTakeover asks a learner whether their instructor may type in their
 // terminal; the learner's page shows the question.
 func (s *Server) askTakeover(c echo.Context) error {
-	w, u, err := s.ownWorkshop(c)
-	if err != nil {
-		return err
-	}
-	learner, err := s.workshopLearner(c, w)
+	w, u, learner, err := s.workshopLearner(c)
 	if err != nil {
 		return err
 	}
@@ -390,11 +387,7 @@ func (s *Server) answerTakeover(c echo.Context) error {
 }
 
 func (s *Server) lowerHandOf(c echo.Context) error {
-	w, _, err := s.ownWorkshop(c)
-	if err != nil {
-		return err
-	}
-	learner, err := s.workshopLearner(c, w)
+	w, _, learner, err := s.workshopLearner(c)
 	if err != nil {
 		return err
 	}
