@@ -116,6 +116,12 @@ type sessionJSON struct {
 	Chapter string `json:"chapter"`
 }
 
+// userJSON is the API's view of the signed-in user.
+type userJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 type taskJSON struct {
 	ID     string `json:"id"`
 	Passed bool   `json:"passed"`
@@ -126,6 +132,7 @@ type taskJSON struct {
 type stream struct {
 	c      *apiClient
 	id     string
+	passed func(task string) // called when a task newly passes; may be nil
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -140,9 +147,14 @@ type statusEvent struct {
 	at             time.Time
 }
 
-func openStream(ctx context.Context, c *apiClient, id string) *stream {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &stream{c: c, id: id, cancel: cancel, done: make(chan struct{}), green: map[string]time.Time{}, changed: make(chan struct{})}
+// openStream follows session id's events until close; passed (if not
+// nil) learns of every task that newly passes.
+func openStream(ctx context.Context, c *apiClient, id string, passed func(task string)) *stream {
+	// The stream lives until close, also after the soak's time is up: an
+	// event's learners hold their labs, events included, until its grid
+	// was checked.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &stream{c: c, id: id, passed: passed, cancel: cancel, done: make(chan struct{}), green: map[string]time.Time{}, changed: make(chan struct{})}
 	go func() { // owned by s: close waits for done
 		defer close(s.done)
 		for ctx.Err() == nil {
@@ -167,13 +179,19 @@ func (s *stream) close() {
 
 // follow reads the stream until it ends; only ctx should end it.
 func (s *stream) follow(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", s.c.base+"/api/v1/sessions/"+s.id+"/events", nil)
+	return followSSE(ctx, s.c, "/api/v1/sessions/"+s.id+"/events", "GET events", s.event)
+}
+
+// followSSE reads a server-sent event stream as EventSource does, handing
+// each event to fn, until the stream ends; only ctx should end it.
+func followSSE(ctx context.Context, c *apiClient, path, route string, fn func(name, data string)) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	// The stream stays open: the client's overall timeout must not cut it.
-	client := *s.c.http
+	client := *c.http
 	client.Timeout = 0
 	res, err := client.Do(req)
 	if err != nil {
@@ -182,10 +200,19 @@ func (s *stream) follow(ctx context.Context) error {
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(res.Body)
-		return &errStatus{route: "GET events", status: res.StatusCode, body: string(b)}
+		return &errStatus{route: route, status: res.StatusCode, body: string(b)}
 	}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	if err := readSSE(res.Body, fn); err != nil {
+		return err
+	}
+	return errors.New("the server ended the stream")
+}
+
+// readSSE parses server-sent events ("event:" and "data:" lines, a blank
+// line after each) until r ends. A grid is one long data line.
+func readSSE(r io.Reader, fn func(name, data string)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	var name, data string
 	for sc.Scan() {
 		line := sc.Text()
@@ -195,14 +222,11 @@ func (s *stream) follow(ctx context.Context) error {
 		case strings.HasPrefix(line, "data: "):
 			data = strings.TrimPrefix(line, "data: ")
 		case line == "" && name != "":
-			s.event(name, data)
+			fn(name, data)
 			name, data = "", ""
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return errors.New("the server ended the stream")
+	return sc.Err()
 }
 
 func (s *stream) event(name, data string) {
@@ -228,6 +252,9 @@ func (s *stream) event(name, data string) {
 			switch {
 			case t.Passed && !was:
 				s.green[t.ID] = now
+				if s.passed != nil {
+					s.passed(t.ID)
+				}
 			case !t.Passed:
 				delete(s.green, t.ID)
 			}

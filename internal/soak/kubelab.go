@@ -28,6 +28,7 @@ type ownKubelab struct {
 	cmd     *exec.Cmd
 	dir     string // holds data/ and serve.log
 	url     string
+	admin   string // the admin's password (admin@localhost)
 	exited  chan struct{}
 	waitErr error
 }
@@ -51,13 +52,13 @@ func startKubelab(ctx context.Context, bin string, o options) (*ownKubelab, erro
 	}
 	defer logf.Close()
 	room := strconv.Itoa(o.Learners + 10)
-	k := &ownKubelab{dir: dir, url: "http://" + addr, exited: make(chan struct{})}
+	k := &ownKubelab{dir: dir, url: "http://" + addr, admin: randomHex(16), exited: make(chan struct{})}
 	k.cmd = exec.Command(bin, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn",
 		"--pool-size", strconv.Itoa(o.PoolSize), "--max-sandboxes", room, "--max-guest-sandboxes", room,
 		// Every learner comes from 127.0.0.1: the limits on new accounts
 		// per address and overall would make the class queue for minutes.
 		"--entry-burst", room, "--entry-burst-per-ip", room)
-	k.cmd.Env = append(os.Environ(), "KUBELAB_ADMIN_PASSWORD="+randomHex(16))
+	k.cmd.Env = append(os.Environ(), "KUBELAB_ADMIN_PASSWORD="+k.admin)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	if err := k.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
@@ -208,6 +209,8 @@ func newProbe(url string, pid int, dataDir string) (*probe, error) {
 func (p *probe) read(ctx context.Context, at time.Duration) sample {
 	s := sample{At: at, Goroutines: -1, Sandboxes: -1}
 	s.Load = loadAverage()
+	s.SoakCPU = processTree(os.Getpid()).Self
+	s.MachineBusy, s.MachineAll = machineCPU()
 	if p.pid > 0 {
 		s.RSS, s.Threads = procStatus(p.pid)
 		t := processTree(p.pid)
@@ -330,6 +333,27 @@ func processTree(pid int) tree {
 		t.AllCPU += cpu[p]
 	}
 	return t
+}
+
+// machineCPU is the CPU time of all the machine's CPUs so far: busy, and
+// in all (the first line of /proc/stat: user nice system idle iowait irq
+// softirq steal …, in clock ticks).
+func machineCPU() (busy, all time.Duration) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var total, idle int64
+	for i, v := range f[1:9] { // guest time is already in user and nice
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return time.Duration(total-idle) * clockTick, time.Duration(total) * clockTick
 }
 
 // loadAverage is the machine's one-minute load: what else competes for it.

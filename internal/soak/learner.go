@@ -29,6 +29,7 @@ type plan struct {
 	r        *recorder
 	run      string          // this run's id, in the learners' emails
 	chapters []*labs.Chapter // in the order learners take them
+	ws       *workshop       // the event every learner joins (--event); nil: none
 }
 
 // learner is one simulated person in a browser.
@@ -74,13 +75,18 @@ func (l *learner) fail(ctx context.Context, step string, err error) {
 }
 
 // enter signs up (typing learners keep their progress in an account) or
-// comes in as a guest.
+// comes in as a guest, then joins the event, if there is one.
 func (l *learner) enter(ctx context.Context) error {
+	var u userJSON
 	if l.typing {
 		creds := map[string]string{"email": fmt.Sprintf("soak-%s-%d@example.com", l.p.run, l.n), "password": "soak password " + l.p.run, "name": fmt.Sprintf("Learner %d", l.n)}
-		return l.c.call(ctx, "POST", "/api/v1/auth/signup", "POST signup", creds, nil, http.StatusCreated)
+		if err := l.c.call(ctx, "POST", "/api/v1/auth/signup", "POST signup", creds, &u, http.StatusCreated); err != nil {
+			return err
+		}
+	} else if err := l.c.call(ctx, "POST", "/api/v1/auth/guest", "POST guest", map[string]string{"name": fmt.Sprintf("Guest %d", l.n)}, &u, http.StatusCreated); err != nil {
+		return err
 	}
-	return l.c.call(ctx, "POST", "/api/v1/auth/guest", "POST guest", map[string]string{}, nil, http.StatusCreated)
+	return l.p.ws.join(ctx, l.n, l.c, u)
 }
 
 // start opens the chapter's page and starts its lab as the page does,
@@ -94,7 +100,7 @@ func (l *learner) start(ctx context.Context, ch *labs.Chapter) (string, *stream,
 	if err := l.c.call(ctx, "POST", "/api/v1/chapters/"+ch.ID+"/session", "POST session", map[string]string{}, &ss, http.StatusOK, http.StatusAccepted); err != nil {
 		return "", nil, err
 	}
-	st := openStream(ctx, l.c, ss.ID)
+	st := openStream(ctx, l.c, ss.ID, func(task string) { l.p.ws.sawPassed(l.n, taskKey{ch.ID, task}) })
 	_, at, err := st.waitStatus(ctx, 0, "ready", readyWithin)
 	if err != nil {
 		st.close()
@@ -103,6 +109,7 @@ func (l *learner) start(ctx context.Context, ch *labs.Chapter) (string, *stream,
 	}
 	l.p.r.latency(latStartReady, at.Sub(t0))
 	l.p.r.count("labs ready", 1)
+	l.p.ws.labReady(l.n, ch.ID, ss.ID)
 	if err := l.c.call(ctx, "GET", "/api/v1/sessions/"+ss.ID+"/tasks", "GET tasks", nil, nil, http.StatusOK); err != nil {
 		st.close()
 		l.end(ctx, ss.ID)
@@ -112,8 +119,10 @@ func (l *learner) start(ctx context.Context, ch *labs.Chapter) (string, *stream,
 }
 
 // end ends the lab, also after the soak's time ran out (as the logout
-// question does).
+// question does); an event's labs once its grid was checked.
 func (l *learner) end(ctx context.Context, id string) {
+	l.p.ws.hold(ctx)
+	l.p.ws.labGone(l.n)
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupWithin)
 	defer cancel()
 	if err := l.c.call(ectx, "DELETE", "/api/v1/sessions/"+id, "DELETE session", nil, nil, http.StatusNoContent); err != nil {
@@ -134,6 +143,7 @@ func (l *learner) read(ctx context.Context, ch *labs.Chapter) {
 	}
 	defer l.end(ctx, id)
 	defer st.close()
+	defer l.p.ws.hold(ctx) // its stream stays open meanwhile
 	for i := 1; ; i++ {
 		select {
 		case <-ctx.Done():
@@ -177,6 +187,7 @@ func (l *learner) lab(ctx context.Context, ch *labs.Chapter) {
 	}
 	defer l.end(ctx, id)
 	defer st.close()
+	defer l.p.ws.hold(ctx) // its stream stays open meanwhile
 	if err := l.work(ctx, ch, id, st); err != nil {
 		l.fail(ctx, err.step, err.err)
 		l.breather(ctx)
@@ -205,7 +216,7 @@ func (l *learner) work(ctx context.Context, ch *labs.Chapter, id string, st *str
 	defer func() { l.p.r.count("keys typed", ty.keys) }()
 	var task *labs.Task
 	for _, task = range ch.Tasks[:min(l.p.o.TasksPerLab, len(ch.Tasks))] {
-		if err := l.solve(ctx, ty, st, task); err != nil {
+		if err := l.solve(ctx, ty, st, ch, task); err != nil {
 			term.close()
 			return err
 		}
@@ -248,7 +259,7 @@ func (l *learner) work(ctx context.Context, ch *labs.Chapter, id string, st *str
 
 // solve types a task's reference solution, command by command, each
 // after the prompt, then waits until live grading says it passed.
-func (l *learner) solve(ctx context.Context, ty *typist, st *stream, task *labs.Task) *stepError {
+func (l *learner) solve(ctx context.Context, ty *typist, st *stream, ch *labs.Chapter, task *labs.Task) *stepError {
 	var enters []time.Time // when each command was submitted
 	for _, cmd := range commands(task.Solution) {
 		for i, line := range cmd {
@@ -293,6 +304,7 @@ func (l *learner) solve(ctx context.Context, ty *typist, st *stream, task *labs.
 	}
 	l.p.r.latency(latGreen, green.Sub(change))
 	l.p.r.count("tasks green", 1)
+	l.p.ws.solved(l.n, taskKey{ch.ID, task.ID}, change, green)
 	return nil
 }
 

@@ -12,6 +12,13 @@
 // loopback with a fresh data dir and removes it afterwards; it never loads
 // anything but this machine's loopback. The last line is "errors: N", and
 // the exit status is non-zero unless N is 0.
+//
+// With --event the class is a workshop's: kubelab's admin makes an event
+// with the soak's chapters, every learner joins it with its join code, and
+// an instructor follows its live grid (workshop.go). The report adds
+// change → grid cell, from the Enter that completed a task to the
+// learner's cell showing passed on that grid, and the grid is checked
+// against every learner's own tasks before the labs end.
 package main
 
 import (
@@ -54,6 +61,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "soak:", err)
 		return 2
 	}
+	// An event is made by kubelab's admin: the soak's own kubelab gets a
+	// password of the soak's; a running one's is in the environment.
+	adminPassword := os.Getenv("KUBELAB_ADMIN_PASSWORD")
+	if o.Event && o.URL != "" && adminPassword == "" {
+		fmt.Fprintln(stderr, "soak: --event with --url: set KUBELAB_ADMIN_PASSWORD to the password of that kubelab's admin ("+adminEmail+")")
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -67,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		base, pid, dataDir = own.url, own.pid(), own.dataDir()
+		adminPassword = own.admin
 	}
 	pr, err := newProbe(base, pid, dataDir)
 	if err != nil {
@@ -76,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "soak: %d learners (%d typing) on %s for %s after a %s ramp; chapters: %s\n",
 		o.Learners, o.Terminals, base, o.Duration, o.Ramp, chapterIDs(chapters))
 
-	end := load(ctx, o, base, pr, chapters, r, stdout)
+	end := load(ctx, o, base, pr, chapters, r, stdout, adminPassword)
 	if own != nil {
 		fmt.Fprintln(stdout, "stopping kubelab…")
 		left, logPath := own.stop(r.errorTotal() > 0)
@@ -97,15 +112,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // load runs the learners, the page bursts and the sampler until the ramp
-// and the duration are over and every learner has ended their lab. It
+// and the duration are over and every learner has ended their lab. With
+// --event it first makes the event (as the admin, with adminPassword),
+// and checks its grid when the time is up, before the labs end. It
 // returns when the full load ended, measured from its start.
-func load(ctx context.Context, o options, base string, pr *probe, chapters []*labs.Chapter, r *recorder, out io.Writer) time.Duration {
-	start := time.Now()
-	lctx, cancel := context.WithDeadline(ctx, start.Add(o.Ramp+o.Duration))
-	defer cancel()
+func load(ctx context.Context, o options, base string, pr *probe, chapters []*labs.Chapter, r *recorder, out io.Writer, adminPassword string) time.Duration {
 	tr := &http.Transport{MaxIdleConnsPerHost: o.Learners + 100, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	p := &plan{o: o, base: base, tr: tr, r: r, run: randomHex(4), chapters: chapters}
+	if o.Event {
+		ws, err := openWorkshop(ctx, p, adminPassword)
+		if err != nil {
+			r.fail("event", "%v", err)
+			return 0
+		}
+		defer ws.close()
+		p.ws = ws
+		fmt.Fprintf(out, "event %s (join code %s, %d seats): an instructor follows its grid\n", ws.id, ws.code, o.Learners)
+	}
+	start := time.Now()
+	lctx, cancel := context.WithDeadline(ctx, start.Add(o.Ramp+o.Duration))
+	defer cancel()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { sampleLoop(lctx, o, pr, r, start, out) })
@@ -125,7 +152,13 @@ func load(ctx context.Context, o options, base string, pr *probe, chapters []*la
 	}
 	<-lctx.Done()
 	ended := time.Since(start)
-	fmt.Fprintf(out, "[%s] time is up: the learners end their labs…\n", ended.Round(time.Second))
+	if p.ws != nil {
+		fmt.Fprintf(out, "[%s] time is up: the learners hold their labs while the event's grid is checked…\n", ended.Round(time.Second))
+		p.ws.check(ctx, out)
+		fmt.Fprintf(out, "[%s] the learners end their labs…\n", time.Since(start).Round(time.Second))
+	} else {
+		fmt.Fprintf(out, "[%s] time is up: the learners end their labs…\n", ended.Round(time.Second))
+	}
 	wg.Wait()
 	return ended
 }

@@ -15,6 +15,7 @@ import (
 // open-ended load against anybody.
 const (
 	maxLearners  = 5000
+	maxSeats     = 1000 // kubelab's bound on an event's seats
 	maxDuration  = 4 * time.Hour
 	minKeyPeriod = 5 * time.Millisecond
 )
@@ -26,6 +27,9 @@ type options struct {
 	Duration  time.Duration
 	Ramp      time.Duration
 	URL       string // empty: start our own kubelab
+	// Event makes the learners an event's: the admin makes it, each
+	// learner joins it, an instructor follows its live grid.
+	Event bool
 
 	Kubelab  string // the kubelab binary to start when URL is empty
 	DataDir  string // with URL: that kubelab's data dir, for its goroutines
@@ -60,6 +64,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.Terminals, "terminals", 5, "how many of them type solutions into a terminal")
 	fs.DurationVar(&o.Duration, "duration", time.Minute, "how long the full load runs, after the ramp")
 	fs.DurationVar(&o.Ramp, "ramp", 30*time.Second, "learners arrive evenly over this time")
+	fs.BoolVar(&o.Event, "event", false, "workshop mode: every learner joins an event the admin made; an instructor follows its live grid (with --url: KUBELAB_ADMIN_PASSWORD is the admin's password)")
 	fs.StringVar(&o.URL, "url", "", "a running kubelab on this machine (loopback only); empty: start one")
 	fs.StringVar(&o.Kubelab, "kubelab", "", "kubelab binary to start when --url is empty (scripts/soak builds it)")
 	fs.StringVar(&o.DataDir, "data-dir", "", "with --url: its data dir, to read its goroutines from the simulated cluster's metrics")
@@ -100,6 +105,8 @@ func (o options) validate() error {
 		errs = append(errs, fmt.Errorf("--learners %d: want 1 to %d", o.Learners, maxLearners))
 	case o.Terminals < 0 || o.Terminals > o.Learners:
 		errs = append(errs, fmt.Errorf("--terminals %d: want 0 to --learners (%d)", o.Terminals, o.Learners))
+	case o.Event && o.Learners > maxSeats:
+		errs = append(errs, fmt.Errorf("--learners %d with --event: an event has at most %d seats", o.Learners, maxSeats))
 	}
 	if o.Duration <= 0 || o.Duration > maxDuration {
 		errs = append(errs, fmt.Errorf("--duration %s: want more than 0 and at most %s", o.Duration, maxDuration))

@@ -28,6 +28,10 @@ func mib(b int64) string {
 	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
 }
 
+// gridCellTarget is issue #17's bound on change → grid cell's p99: an
+// instructor sees a learner's task pass within a second.
+const gridCellTarget = time.Second
+
 // report prints the whole outcome; the caller prints the errors line.
 func report(w io.Writer, o options, r *recorder, end time.Duration) {
 	r.mu.Lock()
@@ -47,9 +51,16 @@ func report(w io.Writer, o options, r *recorder, end time.Duration) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(w, "\n== latency (%d learners, %d typing, %s + %s ramp)\n", o.Learners, o.Terminals, o.Duration, o.Ramp)
+	event := ""
+	if o.Event {
+		event = ", an event's"
+	}
+	fmt.Fprintf(w, "\n== latency (%d learners%s, %d typing, %s + %s ramp)\n", o.Learners, event, o.Terminals, o.Duration, o.Ramp)
 	fmt.Fprintf(w, "%-26s %8s %10s %10s %10s %10s\n", "", "n", "p50", "p90", "p99", "max")
 	for _, name := range latencyOrder {
+		if !o.Event && (name == latGridCell || name == latGreenCell) {
+			continue // no grid without an event
+		}
 		s := summarize(r.lat[name])
 		if s.N == 0 {
 			fmt.Fprintf(w, "%-26s %8d\n", name, 0)
@@ -64,13 +75,20 @@ func report(w io.Writer, o options, r *recorder, end time.Duration) {
 		}
 		fmt.Fprintf(w, "%-26s %8d %10s %10s %10s %10s\n", name, s.N, dur(s.P50), dur(s.P90), dur(s.P99), dur(s.Max))
 	}
+	if s := summarize(r.lat[latGridCell]); s.N > 0 {
+		verdict := "met"
+		if s.P99 > gridCellTarget {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(w, "%s p99 %s: the target (at most %s) is %s\n", latGridCell, dur(s.P99), dur(gridCellTarget), verdict)
+	}
 	for _, path := range slices.Sorted(maps.Keys(r.rates)) {
 		rates := r.rates[path]
 		fmt.Fprintf(w, "wrk %s: %.0f–%.0f requests/s per burst, %d requests\n", path, slices.Min(rates), slices.Max(rates), r.counts["wrk requests "+path])
 	}
 
-	fmt.Fprintf(w, "\n== kubelab over time (cpu: cores used since the row before, by kubelab / with all below it, approximate: a jail killed whole takes its processes' time along; load: the machine's)\n")
-	fmt.Fprintf(w, "%8s %10s %11s %8s %10s %10s %11s %6s\n", "t", "rss", "goroutines", "threads", "processes", "sandboxes", "cpu", "load")
+	fmt.Fprintf(w, "\n== kubelab over time (cpu: cores used since the row before, by kubelab / with all below it, approximate: a jail killed whole takes its processes' time along; busy: the machine's cores busy, everything on it; load: the machine's)\n")
+	fmt.Fprintf(w, "%8s %10s %11s %8s %10s %10s %11s %5s %6s\n", "t", "rss", "goroutines", "threads", "processes", "sandboxes", "cpu", "busy", "load")
 	// About twenty rows, and the last one.
 	step := max(o.Sample, (end / 20).Round(o.Sample))
 	prev := sample{}
@@ -78,19 +96,24 @@ func report(w io.Writer, o options, r *recorder, end time.Duration) {
 		if i > 0 && i < len(samples)-1 && s.At/step == samples[i-1].At/step {
 			continue
 		}
-		cpu := ""
+		cpu, busy := "", ""
 		if dt := (s.At - prev.At).Seconds(); i > 0 && dt > 0 {
 			cpu = fmt.Sprintf("%.2f / %.2f", (s.CPU-prev.CPU).Seconds()/dt, (s.TreeCPU-prev.TreeCPU).Seconds()/dt)
+			busy = fmt.Sprintf("%.2f", (s.MachineBusy-prev.MachineBusy).Seconds()/dt)
 		}
 		prev = s
-		fmt.Fprintf(w, "%8s %10s %11s %8d %10d %10s %11s %6.1f\n", s.At.Round(time.Second), mib(s.RSS), known(s.Goroutines), s.Threads, s.Procs, known(s.Sandboxes), cpu, s.Load)
+		fmt.Fprintf(w, "%8s %10s %11s %8d %10d %10s %11s %5s %6.1f\n", s.At.Round(time.Second), mib(s.RSS), known(s.Goroutines), s.Threads, s.Procs, known(s.Sandboxes), cpu, busy, s.Load)
 	}
 	fmt.Fprintf(w, "last %s: RSS %s; goroutines %s\n", o.Window, trendLine(rss, func(v float64) string { return mib(int64(v)) }),
 		trendLine(gor, func(v float64) string { return fmt.Sprintf("%.0f", v) }))
 	if first, last, ok := windowEnds(samples, end, o.Window); ok {
 		dt := (last.At - first.At).Seconds()
-		fmt.Fprintf(w, "last %s: kubelab used %.2f cores, %.2f with every process below it; the machine's load %.1f → %.1f\n", o.Window,
-			(last.CPU-first.CPU).Seconds()/dt, (last.TreeCPU-first.TreeCPU).Seconds()/dt, first.Load, last.Load)
+		busy := ""
+		if all := last.MachineAll - first.MachineAll; all > 0 {
+			busy = fmt.Sprintf(", its CPUs %.0f%% busy", 100*float64(last.MachineBusy-first.MachineBusy)/float64(all))
+		}
+		fmt.Fprintf(w, "last %s: kubelab used %.2f cores, %.2f with every process below it; the soak itself %.2f; the machine's load %.1f → %.1f%s\n", o.Window,
+			(last.CPU-first.CPU).Seconds()/dt, (last.TreeCPU-first.TreeCPU).Seconds()/dt, (last.SoakCPU-first.SoakCPU).Seconds()/dt, first.Load, last.Load, busy)
 	}
 
 	fmt.Fprintf(w, "\n== work done\n")

@@ -16,12 +16,14 @@ const (
 	latPrompt      = "terminal → prompt"
 	latEcho        = "keystroke → echo"
 	latGreen       = "change → green"
+	latGridCell    = "change → grid cell"
+	latGreenCell   = "  green → grid cell" // its part after change → green: the grid's own
 	latAPI         = "api call"
 	latPageRoot    = "page / (wrk)"
 	latPageChapter = "page /chapters/… (wrk)"
 )
 
-var latencyOrder = []string{latStartReady, latResetReady, latPrompt, latEcho, latGreen, latAPI, latPageRoot, latPageChapter}
+var latencyOrder = []string{latStartReady, latResetReady, latPrompt, latEcho, latGreen, latGridCell, latGreenCell, latAPI, latPageRoot, latPageChapter}
 
 // recorder collects what the learners see: errors by kind, latencies and
 // counts of work done. It is safe for concurrent use.
@@ -103,6 +105,13 @@ type sample struct {
 	// process below it; the report shows their rate between samples.
 	CPU, TreeCPU time.Duration
 	Load         float64 // the machine's one-minute load average
+	// SoakCPU is the CPU time the soak itself (learners, wrk bursts
+	// aside) used so far: the load driver shares the machine.
+	SoakCPU time.Duration
+	// MachineBusy and MachineAll are the machine's CPU time so far (all
+	// CPUs, from /proc/stat): busy (neither idle nor waiting for I/O) and
+	// in all; the load average counts waiting threads too.
+	MachineBusy, MachineAll time.Duration
 }
 
 // summary is the percentiles of a latency series.
