@@ -12,6 +12,7 @@ const (
 	EventStatus   = "status"   // the session changed status (Session holds its new state)
 	EventExpiring = "expiring" // the session will end at Time unless extended (Kind "ttl") or used (Kind "idle")
 	EventActive   = "active"   // activity cancelled an idle warning
+	EventReset    = "reset"    // the session's sandbox is being replaced (its shell and grading must stop)
 )
 
 // Kinds of EventExpiring.

@@ -110,9 +110,22 @@ func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
 
 // SessionsOf returns the owner's live and queued sessions, oldest first.
 func (m *Manager) SessionsOf(ctx context.Context, owner string) ([]Session, error) {
-	rs, err := m.o.Store.ListSandboxSessions(ctx, Filter{Owner: owner, Statuses: pendingStatuses})
+	return m.sessions(ctx, Filter{Owner: owner, Statuses: pendingStatuses})
+}
+
+// SessionsOfAll returns the live and queued sessions of any of the
+// owners (a workshop's learners), oldest first, in one read.
+func (m *Manager) SessionsOfAll(ctx context.Context, owners []string) ([]Session, error) {
+	if len(owners) == 0 {
+		return nil, nil
+	}
+	return m.sessions(ctx, Filter{Owners: owners, Statuses: pendingStatuses})
+}
+
+func (m *Manager) sessions(ctx context.Context, f Filter) ([]Session, error) {
+	rs, err := m.o.Store.ListSandboxSessions(ctx, f)
 	if err != nil {
-		return nil, fmt.Errorf("list sessions of %s: %w", owner, err)
+		return nil, fmt.Errorf("list sessions of %s%v: %w", f.Owner, f.Owners, err)
 	}
 	out := make([]Session, 0, len(rs))
 	for _, r := range rs {
@@ -164,7 +177,7 @@ func (m *Manager) Reset(ctx context.Context, id string) (Session, error) {
 	}
 	m.forget(id)
 	m.destroy(old)
-	m.emitStatus(r, 0)
+	m.emit(Event{Session: id, Type: EventReset, Message: "the sandbox is being reset"})
 	m.goProvision(r, fromCreate)
 	return toSession(r), nil
 }

@@ -35,6 +35,7 @@ type Record struct {
 // Filter selects records in Store.ListSandboxSessions. Empty fields match all.
 type Filter struct {
 	Owner    string
+	Owners   []string // any of them (with Owner empty)
 	Chapter  string
 	Statuses []string
 }

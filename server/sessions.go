@@ -278,15 +278,18 @@ func (s *Server) sessionReady(ss sandbox.Session) {
 
 func (s *Server) sandboxEvent(ev sandbox.Event) {
 	switch ev.Type {
+	case sandbox.EventReset: // a new sandbox replaces the one under a running shell
+		s.sessionGone(ev.Session, ev.Message)
 	case sandbox.EventStatus:
 		ss := ev.State
+		if ss.Status == sandbox.StatusProvisioning && s.movedOn(ss) {
+			return // a claim answered the learner as ready already; this would undo it on the page
+		}
 		s.events.publish(ev.Session, "status", toSessionJSON(ss))
 		s.grids.changed("", ss.Owner)
 		switch ss.Status {
 		case sandbox.StatusReady:
 			s.sessionReady(ss)
-		case sandbox.StatusProvisioning: // a reset replaces the sandbox under a running shell
-			s.sessionGone(ss.ID, "the sandbox is being reset")
 		case sandbox.StatusEnded, sandbox.StatusExpired, sandbox.StatusFailed:
 			s.sessionGone(ss.ID, "the session "+ss.Status)
 		}
@@ -329,9 +332,9 @@ func (s *Server) stream(c echo.Context, first []sseEvent, ch <-chan sseEvent) {
 			return
 		case <-s.life.Done():
 			return
-		case ev := <-ch:
-			if send(ev) != nil {
-				return
+		case ev, ok := <-ch:
+			if !ok || send(ev) != nil {
+				return // closed: the client fell behind and reconnects
 			}
 		case <-ping.C:
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
@@ -340,6 +343,14 @@ func (s *Server) stream(c echo.Context, first []sseEvent, ch <-chan sseEvent) {
 			w.Flush()
 		}
 	}
+}
+
+// movedOn reports whether a session is past the provisioning that ss
+// reports: events reach the server behind the answer of a claim from the
+// warm pool, which waits for ready.
+func (s *Server) movedOn(ss sandbox.Session) bool {
+	cur, err := s.sandboxes.Session(s.life, ss.ID)
+	return err == nil && cur.Status != sandbox.StatusProvisioning
 }
 
 // sessionEvents streams a session's events as server-sent events. The first

@@ -109,14 +109,19 @@ func (s *Server) workshopLab(ctx context.Context, w store.Workshop, userID strin
 	if err != nil {
 		return sandbox.Session{}, false, fmt.Errorf("labs of %s: %w", userID, err)
 	}
-	var best sandbox.Session
-	found := false
+	lab, ok := workshopLabs(w, sessions)[userID]
+	return lab, ok, nil
+}
+
+// workshopLabs picks each owner's newest lab in the workshop's chapters.
+func workshopLabs(w store.Workshop, sessions []sandbox.Session) map[string]sandbox.Session {
+	out := map[string]sandbox.Session{}
 	for _, ss := range sessions {
-		if slices.Contains(w.Chapters, ss.Chapter) && (!found || ss.CreatedAt.After(best.CreatedAt)) {
-			best, found = ss, true
+		if best, ok := out[ss.Owner]; slices.Contains(w.Chapters, ss.Chapter) && (!ok || ss.CreatedAt.After(best.CreatedAt)) {
+			out[ss.Owner] = ss
 		}
 	}
-	return best, found, nil
+	return out
 }
 
 // buildGrid computes a workshop's grid now.
@@ -169,6 +174,15 @@ func (s *Server) buildGrid(ctx context.Context, w store.Workshop, ev eventJSON) 
 			}
 		}
 	}
+	ids := make([]string, 0, len(learners))
+	for _, l := range learners {
+		ids = append(ids, l.UserID)
+	}
+	sessions, err := s.sandboxes.SessionsOfAll(ctx, ids)
+	if err != nil {
+		return gridJSON{}, err
+	}
+	labs := workshopLabs(w, sessions)
 	now := time.Now()
 	passed := make([]int, len(g.Tasks))
 	for _, l := range learners {
@@ -176,10 +190,7 @@ func (s *Server) buildGrid(ctx context.Context, w store.Workshop, ev eventJSON) 
 		if h, ok := handOf[l.UserID]; ok {
 			row.Hand = toHandJSON(h)
 		}
-		lab, hasLab, err := s.workshopLab(ctx, w, l.UserID)
-		if err != nil {
-			return gridJSON{}, err
-		}
+		lab, hasLab := labs[l.UserID]
 		live := map[string]taskResultJSON{}
 		if hasLab {
 			row.Session = &gridSessionJSON{ID: lab.ID, Chapter: lab.Chapter, Status: lab.Status, ExpiresAt: lab.ExpiresAt}
@@ -391,11 +402,23 @@ func (h *gridHub) publish(id, name string, v any) {
 	defer h.mu.Unlock()
 	if gw := h.watches[id]; gw != nil {
 		for ch := range gw.subs {
-			select {
-			case ch <- sseEvent{Name: name, Data: data}:
-			default:
-			}
+			gw.send(ch, sseEvent{Name: name, Data: data})
 		}
+	}
+}
+
+// send gives ev to a watcher, or, when it fell behind, closes its stream:
+// its page reconnects and gets the whole grid again instead of a stale one.
+// Called with the hub's lock held.
+func (gw *gridWatch) send(ch chan sseEvent, ev sseEvent) {
+	if _, ok := gw.subs[ch]; !ok {
+		return
+	}
+	select {
+	case ch <- ev:
+	default:
+		delete(gw.subs, ch)
+		close(ch)
 	}
 }
 
@@ -466,10 +489,7 @@ func (h *gridHub) rebuild(ctx context.Context, gw *gridWatch) error {
 	}
 	for ch := range gw.subs {
 		for _, ev := range out {
-			select {
-			case ch <- ev:
-			default: // a watcher that fell behind reloads its grid on reconnect
-			}
+			gw.send(ch, ev)
 		}
 	}
 	return nil

@@ -164,7 +164,8 @@ func (s *Store) GetSandboxSession(ctx context.Context, id string) (sandbox.Recor
 func (s *Store) ListSandboxSessions(ctx context.Context, f sandbox.Filter) ([]sandbox.Record, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+sandboxCols+` FROM sandbox_sessions
 WHERE ($1 = '' OR owner = $1) AND ($2 = '' OR chapter = $2) AND (coalesce(cardinality($3::text[]), 0) = 0 OR status = ANY($3))
-ORDER BY created_at, id`, f.Owner, f.Chapter, f.Statuses)
+AND (coalesce(cardinality($4::text[]), 0) = 0 OR owner = ANY($4))
+ORDER BY created_at, id`, f.Owner, f.Chapter, f.Statuses, f.Owners)
 	if err != nil {
 		return nil, fmt.Errorf("list sandbox sessions: %w", err)
 	}
