@@ -141,10 +141,10 @@ type Manager struct {
 	// extraWarm is warm sandboxes asked for on top of the pool (a
 	// workshop about to start), by who asked.
 	extraWarm map[string]extraWarm
-	warmTook  time.Duration // moving average of a warm sandbox's making
-	local   map[string]bool     // sandbox ids this process is creating or pooling; reconcile leaves them alone
-	warned  map[string]warning  // session id → warnings sent
-	touched map[string]time.Time
+	warmTook  time.Duration      // moving average of a warm sandbox's making
+	local     map[string]bool    // sandbox ids this process is creating or pooling; reconcile leaves them alone
+	warned    map[string]warning // session id → warnings sent
+	touched   map[string]time.Time
 }
 
 // warning records which expiry warnings a session has had.
