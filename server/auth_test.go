@@ -24,7 +24,7 @@ func TestSignupLoginLogout(t *testing.T) {
 	}
 	var u userJSON
 	mustUnmarshal(t, body, &u)
-	if diff := cmp.Diff(userJSON{ID: u.ID, Email: "ada@example.com", Name: "Ada"}, u); diff != "" {
+	if diff := cmp.Diff(userJSON{ID: u.ID, Email: "ada@example.com", Name: "Ada", Role: "learner"}, u); diff != "" {
 		t.Errorf("signup user mismatch (-want +got):\n%s", diff)
 	}
 	var ck *http.Cookie
@@ -146,7 +146,7 @@ func TestGuestClaim(t *testing.T) {
 	}
 	var claimed userJSON
 	mustUnmarshal(t, body, &claimed)
-	if diff := cmp.Diff(userJSON{ID: guest.ID, Email: "claimed@example.com", Name: "Claire"}, claimed); diff != "" {
+	if diff := cmp.Diff(userJSON{ID: guest.ID, Email: "claimed@example.com", Name: "Claire", Role: "learner"}, claimed); diff != "" {
 		t.Errorf("claimed account mismatch (-want +got):\n%s", diff)
 	}
 }
