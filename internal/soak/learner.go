@@ -290,7 +290,7 @@ func (l *learner) solve(ctx context.Context, ty *typist, st *stream, ch *labs.Ch
 	}
 	green, err := st.waitGreen(ctx, task.ID, within)
 	if err != nil {
-		return &stepError{"task not green after its solution", fmt.Errorf("%s: %w", task.ID, err)}
+		return &stepError{"task not green after its solution", fmt.Errorf("%s: %w; %s; the terminal's last lines: %q", task.ID, err, l.whyNotGreen(ctx, st.id, task.ID), ty.t.tail(600))}
 	}
 	// The change is the command submitted last before the task went green.
 	var change time.Time
@@ -314,4 +314,25 @@ func (l *learner) breather(ctx context.Context) {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// whyNotGreen says what live grading and a fresh Check see of a task that
+// did not turn green: whether the cluster lags (both fail, with the
+// check's actual value) or live grading missed a change (the Check passes).
+func (l *learner) whyNotGreen(ctx context.Context, session, task string) string {
+	var live []json.RawMessage
+	liveSays := "live grading: unknown"
+	if err := l.c.call(ctx, "GET", "/api/v1/sessions/"+session+"/tasks", "GET tasks", nil, &live, http.StatusOK); err == nil {
+		for _, raw := range live {
+			var t taskJSON
+			if json.Unmarshal(raw, &t) == nil && t.ID == task {
+				liveSays = "live grading: " + string(raw)
+			}
+		}
+	}
+	var fresh json.RawMessage
+	if err := l.c.call(ctx, "POST", "/api/v1/sessions/"+session+"/tasks/"+task+"/check", "POST check", map[string]string{}, &fresh, http.StatusOK); err != nil {
+		return liveSays + "; Check: " + err.Error()
+	}
+	return liveSays + "; Check: " + string(fresh)
 }

@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	r := newRecorder()
+	r := newRecorder(stderr)
 	base, pid, dataDir := o.URL, o.PID, o.DataDir
 	var own *ownKubelab
 	if base == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -34,6 +35,7 @@ type recorder struct {
 	counts  map[string]int
 	rates   map[string][]float64 // wrk's requests/s per page, one per burst
 	samples []sample
+	errLog  io.Writer // every error as it happens, whole; nil: none
 }
 
 type errorKind struct {
@@ -41,8 +43,8 @@ type errorKind struct {
 	first string // the first message of the kind, for the report
 }
 
-func newRecorder() *recorder {
-	return &recorder{errors: map[string]*errorKind{}, lat: map[string][]time.Duration{}, counts: map[string]int{}, rates: map[string][]float64{}}
+func newRecorder(errLog io.Writer) *recorder {
+	return &recorder{errors: map[string]*errorKind{}, lat: map[string][]time.Duration{}, counts: map[string]int{}, rates: map[string][]float64{}, errLog: errLog}
 }
 
 // fail records one error of a kind ("http 500 POST session"), with a
@@ -50,9 +52,13 @@ func newRecorder() *recorder {
 func (r *recorder) fail(kind, format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if r.errLog != nil {
+		fmt.Fprintf(r.errLog, "error (%s): %s\n", kind, msg)
+	}
 	k := r.errors[kind]
 	if k == nil {
-		k = &errorKind{first: fmt.Sprintf(format, args...)}
+		k = &errorKind{first: msg}
 		r.errors[kind] = k
 	}
 	k.n++

@@ -105,7 +105,7 @@ func TestWindowTrendsTakeTheLastWindowOnly(t *testing.T) {
 
 func TestRecorderCountsErrorsByKind(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
+	r := newRecorder(nil)
 	r.fail("http 500 POST session", "learner %d", 1)
 	r.fail("http 500 POST session", "learner %d", 2)
 	r.fail("task not green after its solution", "pods/run-hello-web")

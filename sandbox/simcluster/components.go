@@ -347,6 +347,13 @@ func (c *Cluster) controllerManagerOptions() (*kcmopts.KubeControllerManagerOpti
 		"--controllers=*",
 		"--kube-api-qps=300",
 		"--kube-api-burst=300",
+		// Each sync waits on the API server; with hundreds of sandboxes on
+		// two cores the default five workers fell minutes behind the
+		// chapters' rollouts.
+		"--concurrent-deployment-syncs=10",
+		"--concurrent-replicaset-syncs=10",
+		"--concurrent-statefulset-syncs=10",
+		"--concurrent-job-syncs=10",
 	}
 	if err := parseFlags(nfs, args); err != nil {
 		return nil, err

@@ -71,6 +71,13 @@ func (c *Cluster) kwokConfig() (context.Context, error) {
 	return kctx, nil
 }
 
+// podPlayParallelism is how many pod changes kwok plays at once. Each waits
+// on the API server, which is slow when hundreds of sandboxes share two
+// cores: with kwok's default of 4, a Pod that was deleted and made again
+// (`kubectl replace --force`) waited over a minute behind the queue in a
+// 500-sandbox soak.
+const podPlayParallelism = 16
+
 // startKwok runs kwok's stage controller with the default fast node and pod
 // stages: nodes become Ready, pods Running and Ready with IPs, Job pods
 // Succeeded.
@@ -133,7 +140,7 @@ func (c *Cluster) startKwok(ctx, kctx context.Context) error {
 		NodeIP:                          "127.0.0.1",
 		NodePort:                        c.state.KwokPort,
 		LocalStages:                     groups,
-		PodPlayStageParallelism:         conf.PodPlayStageParallelism,
+		PodPlayStageParallelism:         max(conf.PodPlayStageParallelism, podPlayParallelism),
 		NodePlayStageParallelism:        conf.NodePlayStageParallelism,
 		NodeLeaseDurationSeconds:        40,
 		NodeLeaseParallelism:            conf.NodeLeaseParallelism,
