@@ -166,6 +166,7 @@ type serveConfig struct {
 	LabsDir        string
 	FrameAncestors string
 	TrustedProxies string
+	BuildTools     bool
 	// AdminPassword comes only from KUBELAB_ADMIN_PASSWORD: a flag would show in ps.
 	AdminPassword string
 }
@@ -199,6 +200,7 @@ func serveFlags(getenv func(string) string) (*envFlags, *serveConfig) {
 	f.str(&c.LabsDir, "labs-dir", "", "load chapters from this directory instead of the bundled ones")
 	f.str(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the TCP peer is the client")
 	f.str(&c.FrameAncestors, "frame-ancestors", "'none'", "CSP frame-ancestors: who may embed kubelab in a frame, e.g. https://course.example.com")
+	f.boolean(&c.BuildTools, "build-tools", true, "as root, build the learners' tools that no Debian package has (k9s) with go install into /usr/local/bin, in the background at the lowest priority, when they are missing")
 	c.AdminPassword = getenv("KUBELAB_ADMIN_PASSWORD")
 	return f, c
 }

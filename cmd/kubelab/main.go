@@ -51,6 +51,8 @@ Usage:
   kubelab token create --email E       create an API token for a user (admins)
   kubelab user role --email E instructor|learner
                                        let an account run workshops (events), or not
+  kubelab toolbox                      install now what serve installs or builds at its start, as root:
+                                       PostgreSQL, bubblewrap, the learners' tools (apt-get) and k9s (go install)
   kubelab version                      print the version
   kubelab kubectl [args]               kubectl, version-matched to the embedded cluster (also run as
                                        "kubectl" by name: the learner's shell does)
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return userCmd(ctx, args, getenv, stdout, stderr)
 	case "forward":
 		return forwardCmd(ctx, args)
+	case "toolbox":
+		return toolboxCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kubelab", version())
 		return nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +43,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("create data dir: %w", err)
 	}
 
-	// Lessons first: a broken chapter stops kubelab before anything starts.
-	cat, programs, err := loadCatalog(cfg.LabsDir)
+	// Lessons first: a chapter that does not parse stops kubelab before
+	// anything starts. Its checks compile while the cluster and the
+	// database start (a tenth of a warm start), and one that does not
+	// stops kubelab before it serves.
+	cat, err := parseCatalog(cfg.LabsDir)
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
+	type compiled struct {
+		programs map[string]*grader.Program
+		err      error
+	}
+	checksDone := make(chan compiled, 1)
+	go func() {
+		programs, err := compileChapters(cat.Chapters())
+		checksDone <- compiled{programs, err}
+	}()
+	checks := sync.OnceValue(func() compiled { return <-checksDone })
+	defer checks() // the compiling goroutine ends before serve returns
 	if err := sysdeps.Ensure(ctx, sysdeps.Options{Needs: cfg.systemNeeds(), Install: os.Geteuid() == 0, Log: log}); err != nil {
 		return err
 	}
@@ -94,6 +109,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if b.err != nil {
 		return b.err
 	}
+	if c := checks(); c.err != nil {
+		return fmt.Errorf("refusing to start: invalid chapters:\n%w", c.err)
+	}
+	programs := checks().programs
 	be := b.be
 	terms := terminal.NewManager(terminal.Options{Log: log})
 
@@ -163,6 +182,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("kubelab is serving", "addr", ln.Addr().String(), "url", displayURL(cfg.PublicURL, ln.Addr()))
+	if cfg.BuildTools && cfg.Shell == "local" {
+		tctx, stopTools := context.WithCancel(ctx)
+		toolsDone := make(chan struct{})
+		go func() {
+			defer close(toolsDone)
+			if err := sysdeps.Build(tctx, sysdeps.BuildOptions{Modules: sysdeps.Modules, Install: os.Geteuid() == 0, Log: log}); err != nil {
+				log.Warn("a tool for the learners' shells did not build", "err", err)
+			}
+		}()
+		defer func() { stopTools(); <-toolsDone }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -116,7 +116,9 @@ func startKubelab(t testing.TB, dataDir string, extraEnv ...string) *kubelabProc
 		args = append(args, "--pool-size", "0")
 	}
 	p.cmd = exec.Command(kubelabBin, args...)
-	p.cmd.Env = append(os.Environ(), append([]string{"KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests"}, extraEnv...)...)
+	p.cmd.Env = append(os.Environ(), append([]string{"KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests",
+		// A missing k9s is built by scripts/test once, not by every kubelab a test starts.
+		"KUBELAB_BUILD_TOOLS=false"}, extraEnv...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -317,6 +319,42 @@ func TestServeRefusesAnInvalidLab(t *testing.T) {
 	}
 	for _, want := range []string{"refusing to start", "01-broken/chapter.yaml:3", "colour", "01-broken/tasks.yaml:",
 		"01-broken/leak.png: symbolic links are not allowed"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "kubelab is serving") {
+		t.Errorf("kubelab served before refusing:\n%s", out)
+	}
+}
+
+// TestServeRefusesABrokenCheck: a chapter that parses but whose check does
+// not compile stops kubelab too. Its checks compile while the cluster
+// starts, so this is found after the cluster began: kubelab stops it again
+// and never serves.
+func TestServeRefusesABrokenCheck(t *testing.T) {
+	t.Parallel()
+	chapter := filepath.Join(t.TempDir(), "01-broken")
+	files := map[string]string{
+		"chapter.yaml": "id: broken\ntitle: Broken\n",
+		"01-only.md":   "# Only\n",
+		"tasks.yaml":   "tasks:\n  - id: one\n    step: 01-only\n    title: One\n    checks:\n      - resource: {apiVersion: v1, kind: Pod, name: x}\n        expect: \"object.spec.(\"\n    solution: \"true\"\n",
+	}
+	if err := os.MkdirAll(chapter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(chapter, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(kubelabBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", filepath.Dir(chapter))
+	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests", "KUBELAB_BUILD_TOOLS=false")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve started with a check that does not compile:\n%s", out)
+	}
+	for _, want := range []string{"refusing to start: invalid chapters", "broken", "one"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kubelab/kubelab/internal/sysdeps"
 	"github.com/kubelab/kubelab/sandbox/simcluster"
 )
 
@@ -229,4 +230,33 @@ func TestServeHelm(t *testing.T) {
 	term.waitFor("3\r\n2\r\n2\r\nweb\r\nup-42", 90*time.Second)
 	term.run(`helm uninstall web >/dev/null && kubectl get deployment web 2>&1 | grep -c NotFound; echo gone-$((40+3))`)
 	term.waitFor("1\r\ngone-43", 60*time.Second)
+}
+
+// TestServeToolbox: the learner's shell has the toolbox the README lists,
+// and k9s (built from Go's module proxy by scripts/test, as `kubelab
+// toolbox` does) runs in the jail with the learner's kubeconfig and shows
+// the learner's own Pods. A machine without them fails here: the README
+// promises them.
+func TestServeToolbox(t *testing.T) {
+	t.Parallel()
+	_, term := guestTerminal(t, "pods")
+	term.run(`for c in jq yq vim nano less watch curl git k9s kns kctx; do type "$c" >/dev/null 2>&1 || echo "lack""ing: $c"; done; echo tools-$((40+1))`)
+	term.waitFor("tools-41", 30*time.Second)
+	term.mu.Lock()
+	out := term.out.String()
+	term.mu.Unlock()
+	if strings.Contains(out, "lacking: ") {
+		t.Fatalf("the shell lacks tools the README lists (scripts/test runs `kubelab toolbox` first):\n%s", out)
+	}
+	term.run(`k9s version -s | grep -c '^Version *` + sysdeps.K9s.Version + `'; kubectl run "k9s-$((100+23))" --image=nginx:1.27 >/dev/null; echo pod-$((40+2))`)
+	term.waitFor("1\r\npod-42", 30*time.Second)
+	// k9s draws its screen into the same terminal a learner sees; its Pods
+	// view lists the Pod made above (k9s-123: only k9s prints that name)
+	// from the learner's own namespace.
+	term.run(`k9s --headless --readonly --command pods`)
+	term.waitFor("k9s-123", 60*time.Second)
+	term.run(":q")                              // k9s's command to quit
+	term.waitFor("\x1b[?1049l", 30*time.Second) // it leaves the alternate screen
+	term.run(`echo back-$((40+3))`)
+	term.waitFor("back-43", 30*time.Second)
 }

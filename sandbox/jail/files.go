@@ -185,6 +185,10 @@ kctx() {
 	if [ $# -eq 0 ]; then kubectl config get-contexts; return; fi
 	kubectl config use-context "$1"
 }
+command -v k9s >/dev/null 2>&1 || k9s() {
+	echo "k9s is not installed on this kubelab yet: kubelab builds it at its first start as root (minutes), or its operator runs: kubelab toolbox" >&2
+	return 127
+}
 export KUBECONFIG="$HOME/.kube/config"
 case $- in *i*) ;; *) return ;; esac
 
