@@ -9,14 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubelab/kubelab/frontend"
-	"github.com/kubelab/kubelab/grader"
 	"github.com/kubelab/kubelab/internal/labshell"
 	"github.com/kubelab/kubelab/internal/sysdeps"
 	"github.com/kubelab/kubelab/labs"
@@ -43,25 +41,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("create data dir: %w", err)
 	}
 
-	// Lessons first: a chapter that does not parse stops kubelab before
-	// anything starts. Its checks compile while the cluster and the
-	// database start (a tenth of a warm start), and one that does not
-	// stops kubelab before it serves.
-	cat, err := parseCatalog(cfg.LabsDir)
+	// Lessons first: a broken chapter stops kubelab before anything starts.
+	cat, programs, err := loadCatalog(cfg.LabsDir)
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
-	type compiled struct {
-		programs map[string]*grader.Program
-		err      error
-	}
-	checksDone := make(chan compiled, 1)
-	go func() {
-		programs, err := compileChapters(cat.Chapters())
-		checksDone <- compiled{programs, err}
-	}()
-	checks := sync.OnceValue(func() compiled { return <-checksDone })
-	defer checks() // the compiling goroutine ends before serve returns
 	if err := sysdeps.Ensure(ctx, sysdeps.Options{Needs: cfg.systemNeeds(), Install: os.Geteuid() == 0, Log: log}); err != nil {
 		return err
 	}
@@ -72,15 +56,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		be  *backends
 		err error
 	}
-	// The exams' banks are validated (each task rendered several ways)
-	// while the cluster and the database start.
+	// The exams' banks are read and each task rendered several ways while
+	// the cluster and the database start. Their checks are not compiled
+	// here: compiling every variant was a third of the CPU of a warm start
+	// on two cores, an attempt compiles the checks of its own draw, and
+	// `kubelab exams validate` compiles them all (in the test command).
 	type loadedExams struct {
 		list []*exams.Exam
 		err  error
 	}
 	examsDone := make(chan loadedExams, 1)
 	go func() {
-		list, err := exams.Load(exams.Bundled(), labs.Options{CompileCheck: grader.CompileCheck})
+		list, err := exams.Load(exams.Bundled(), labs.Options{})
 		examsDone <- loadedExams{list, err}
 	}()
 	backendsDone := make(chan started, 1)
@@ -109,10 +96,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if b.err != nil {
 		return b.err
 	}
-	if c := checks(); c.err != nil {
-		return fmt.Errorf("refusing to start: invalid chapters:\n%w", c.err)
-	}
-	programs := checks().programs
 	be := b.be
 	terms := terminal.NewManager(terminal.Options{Log: log})
 

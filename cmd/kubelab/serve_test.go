@@ -329,9 +329,7 @@ func TestServeRefusesAnInvalidLab(t *testing.T) {
 }
 
 // TestServeRefusesABrokenCheck: a chapter that parses but whose check does
-// not compile stops kubelab too. Its checks compile while the cluster
-// starts, so this is found after the cluster began: kubelab stops it again
-// and never serves.
+// not compile stops kubelab too, before it serves.
 func TestServeRefusesABrokenCheck(t *testing.T) {
 	t.Parallel()
 	chapter := filepath.Join(t.TempDir(), "01-broken")

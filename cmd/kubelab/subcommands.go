@@ -56,30 +56,21 @@ func forwardCmd(ctx context.Context, args []string) error {
 
 // loadCatalog loads dir, or the bundled chapters, compiling every check.
 func loadCatalog(dir string) (*labs.Catalog, map[string]*grader.Program, error) {
-	cat, err := parseCatalog(dir)
+	fsys, err := labsFS(dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The checks are compiled once, below, not also while loading: that
+	// was half of kubelab's start.
+	cat, err := labs.Load(fsys, labs.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid chapters:\n%w", err)
 	}
 	progs, err := compileChapters(cat.Chapters())
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid chapters:\n%w", err)
 	}
 	return cat, progs, nil
-}
-
-// parseCatalog reads the chapters without compiling their checks:
-// compileChapters does that once (compiling while loading too was half of
-// kubelab's start).
-func parseCatalog(dir string) (*labs.Catalog, error) {
-	fsys, err := labsFS(dir)
-	if err != nil {
-		return nil, err
-	}
-	cat, err := labs.Load(fsys, labs.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("invalid chapters:\n%w", err)
-	}
-	return cat, nil
 }
 
 // compileChapters compiles every chapter's checks, the chapters side by
