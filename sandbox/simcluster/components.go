@@ -82,6 +82,21 @@ var benignErr = []string{
 	"the object has been modified",
 }
 
+// learnerCaused are substrings of controller errors about objects in a
+// sandbox that the API refuses for their own spec: a ReplicaSet whose Pods
+// exceed the quota, the LimitRange or Pod Security, or are invalid. Chapters
+// make them on purpose (FIX tasks) and learners by mistake; the learner
+// sees them as FailedCreate events. For the operator they are noise, kept
+// at debug level: at warn, a first start with warm pools logged a hundred
+// errors a minute.
+var learnerCaused = []string{
+	"exceeded quota",
+	"violates PodSecurity",
+	"usage per Container is",
+	"usage per Pod is",
+	"is invalid:",
+}
+
 // stopping is set while Stop runs: requests cut off by the shutdown make
 // the components log errors that mean nothing to the user.
 var stopping atomic.Bool
@@ -90,7 +105,7 @@ func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
 	if benign[r.Message] || stopping.Load() {
 		return nil
 	}
-	drop := false
+	drop, learners := false, false
 	r.Attrs(func(a slog.Attr) bool {
 		v := a.Value.String()
 		for _, b := range benignErr {
@@ -99,10 +114,22 @@ func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
 				return false
 			}
 		}
+		for _, l := range learnerCaused {
+			if strings.Contains(v, l) {
+				learners = true
+			}
+		}
 		return true
 	})
 	if drop {
 		return nil
+	}
+	if learners {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r = r.Clone()
+		r.Level = slog.LevelDebug
 	}
 	return h.Handler.Handle(ctx, r)
 }
