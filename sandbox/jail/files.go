@@ -185,7 +185,11 @@ kctx() {
 	if [ $# -eq 0 ]; then kubectl config get-contexts; return; fi
 	kubectl config use-context "$1"
 }
+# k9s is built in the background at kubelab's first start: until it is
+# there, say so; once it is, run it (this shell may predate it).
 command -v k9s >/dev/null 2>&1 || k9s() {
+	local p
+	if p=$(type -P k9s); then unset -f k9s; "$p" "$@"; return; fi
 	echo "k9s is not installed on this kubelab yet: kubelab builds it at its first start as root (minutes), or its operator runs: kubelab toolbox" >&2
 	return 127
 }
