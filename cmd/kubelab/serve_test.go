@@ -300,14 +300,7 @@ func TestServeRefusesAnInvalidLab(t *testing.T) {
 		"01-only.md":   "# Only\n",
 		"tasks.yaml":   "tasks:\n  - id: one\n    step: 01-only\n    title: One\n    checks:\n      - resource: {apiVersion: v1, kind: Pod, name: x}\n        expr: \"object.spec.(\"\n    solution: \"true\"\n",
 	}
-	if err := os.MkdirAll(chapter, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(chapter, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chapter, files)
 	if err := os.Symlink("/etc/shadow", filepath.Join(chapter, "leak.png")); err != nil {
 		t.Fatal(err)
 	}
@@ -338,14 +331,7 @@ func TestServeRefusesABrokenCheck(t *testing.T) {
 		"01-only.md":   "# Only\n",
 		"tasks.yaml":   "tasks:\n  - id: one\n    step: 01-only\n    title: One\n    checks:\n      - resource: {apiVersion: v1, kind: Pod, name: x}\n        expect: \"object.spec.(\"\n    solution: \"true\"\n",
 	}
-	if err := os.MkdirAll(chapter, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(chapter, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, chapter, files)
 	cmd := exec.Command(kubelabBin, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir(), "--labs-dir", filepath.Dir(chapter))
 	cmd.Env = append(os.Environ(), "KUBELAB_TEST_AS_KUBELAB=1", "KUBELAB_ADMIN_PASSWORD=admin-password-for-tests", "KUBELAB_BUILD_TOOLS=false")
 	out, err := cmd.CombinedOutput()
@@ -359,5 +345,18 @@ func TestServeRefusesABrokenCheck(t *testing.T) {
 	}
 	if strings.Contains(string(out), "kubelab is serving") {
 		t.Errorf("kubelab served before refusing:\n%s", out)
+	}
+}
+
+// writeFiles writes files (name → content) into dir, made if needed.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
