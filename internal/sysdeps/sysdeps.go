@@ -1,8 +1,8 @@
 // Package sysdeps makes sure the programs kubelab runs from the host are
 // there: PostgreSQL's server binaries and bubblewrap, which it cannot run
 // without, and the learner's toolbox (jq, yq, vim, nano, less, watch, curl,
-// git, bash completion), which every jailed shell sees from the host's
-// /usr. As root on a Debian or Ubuntu machine it installs what is missing
+// git, bash completion, the certificate authorities), which every jailed
+// shell sees from the host's /usr. As root on a Debian or Ubuntu machine it installs what is missing
 // with apt-get; otherwise it names the one command that would.
 package sysdeps
 
@@ -39,6 +39,9 @@ var Defaults = []Need{
 	{Package: "procps", Commands: []string{"watch"}},
 	{Package: "curl", Commands: []string{"curl"}},
 	{Package: "git", Commands: []string{"git"}},
+	// The certificate authorities: for the learners' https (curl, git) and
+	// for go install of the tools built from Go's module proxy (k9s).
+	{Package: "ca-certificates", Globs: []string{"/etc/ssl/certs/ca-certificates.crt"}},
 }
 
 // Options configure Ensure.
