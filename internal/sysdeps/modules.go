@@ -21,13 +21,15 @@ type Module struct {
 	LDFlags string // stamps the version the tool reports
 }
 
+const k9sVersion = "v0.50.16"
+
 // K9s is the terminal UI many CKA candidates use; it is built from source
 // (about seven minutes on two cores, once).
 var K9s = Module{
 	Command: "k9s",
 	Path:    "github.com/derailed/k9s",
-	Version: "v0.50.16",
-	LDFlags: "-s -w -X github.com/derailed/k9s/cmd.version=v0.50.16 -X github.com/derailed/k9s/cmd.commit=v0.50.16",
+	Version: k9sVersion,
+	LDFlags: "-s -w -X github.com/derailed/k9s/cmd.version=" + k9sVersion + " -X github.com/derailed/k9s/cmd.commit=" + k9sVersion,
 }
 
 // Modules are the tools `kubelab serve` builds for the learners' shells.
@@ -60,9 +62,8 @@ type BuildOptions struct {
 // Build installs the modules that are not on PATH yet, one after the other,
 // at the lowest CPU priority so that learners come first. Without Install
 // or a go command it logs the command that would install them and returns
-// nil. It
-// returns when every build ended or ctx is done (a build cut off by ctx is
-// not an error: the next start builds again).
+// nil. It returns when every build ended or ctx is done (a build cut off by
+// ctx is not an error: the next start builds again).
 func Build(ctx context.Context, o BuildOptions) error {
 	bin := o.Bin
 	if bin == "" {
