@@ -168,6 +168,20 @@ func TestUIWorkshopInstructor(t *testing.T) {
 
 	// Watch the guest's terminal: what they type appears in the mirror.
 	click(t, teach, "the guest's actions", rowCSS(gwenID)+" .row-menu-btn")
+	// The whole grid is drawn anew when its stream reconnects (a watcher
+	// that fell behind is cut off) or the sort changes: the menu the
+	// instructor has open stays open.
+	menuOpenJS := fmt.Sprintf(`document.querySelector('[id="menu-%s"]').matches(':popover-open')`, gwenID)
+	waitFor(t, teach, "the guest's menu open", menuOpenJS, 5*time.Second)
+	eval[bool](t, teach, `(() => {
+		const s = document.querySelector('#grid-sort');
+		s.value = s.value === 'progress' ? 'name' : 'progress';
+		s.dispatchEvent(new Event('change'));
+		return true;
+	})()`)
+	if !eval[bool](t, teach, menuOpenJS) {
+		t.Errorf("redrawing the grid closed the row menu the instructor had open")
+	}
 	click(t, teach, "Watch terminal", fmt.Sprintf(`[id="menu-%s"] [data-act="watch"]`, gwenID))
 	waitFor(t, teach, "the mirror", `document.querySelector('#watch-dialog').open && document.querySelector('#watch-status').dataset.state === 'connected'`, 30*time.Second)
 	do(t, gwen, "type while watched", chromedp.Click(chromedp.CSS("#terminal")), insertText("echo mirror-$((6*7))"), chromedp.KeyEvent("\r"))

@@ -117,9 +117,24 @@ export function initGrid(state) {
     }
   }
 
+  // renderRows rebuilds every row (a fresh grid after the stream
+  // reconnected, a new sort), keeping the popover that was open open: the
+  // instructor may be about to pick from a row's menu.
   function renderRows() {
+    const open = openPopovers(table.tBodies[0]);
     table.tBodies[0].replaceChildren(...sorted().map(row));
+    reopen(table.tBodies[0], open);
     counts();
+  }
+
+  /** @param {Element} root @returns {string[]} the ids of its open popovers */
+  function openPopovers(root) {
+    return [...root.querySelectorAll('[popover]')].filter((p) => p.matches(':popover-open')).map((p) => p.id);
+  }
+
+  /** @param {Element} root @param {string[]} ids */
+  function reopen(root, ids) {
+    for (const id of ids) root.querySelector(`[id="${CSS.escape(id)}"]`)?.showPopover();
   }
 
   // updateRow redraws one learner's row in place, keeping its popovers
@@ -132,11 +147,11 @@ export function initGrid(state) {
       return;
     }
     const old = table.querySelector(`tbody tr[data-learner="${CSS.escape(id)}"]`);
-    const open = old ? [...old.querySelectorAll('[popover]')].filter((p) => p.matches(':popover-open')).map((p) => p.id) : [];
+    const open = old ? openPopovers(old) : [];
     const tr = row(l);
     if (old) old.replaceWith(tr);
     else table.tBodies[0].append(tr);
-    for (const pid of open) tr.querySelector(`[id="${CSS.escape(pid)}"]`)?.showPopover();
+    reopen(tr, open);
     // Re-sort by moving rows (not rebuilding them): open popovers stay open.
     for (const l2 of sorted()) {
       const r = table.querySelector(`tbody tr[data-learner="${CSS.escape(l2.id)}"]`);
