@@ -134,11 +134,16 @@ export function initGrid(state) {
 
   /** @param {Element} root @param {string[]} ids */
   function reopen(root, ids) {
-    for (const id of ids) root.querySelector(`[id="${CSS.escape(id)}"]`)?.showPopover();
+    for (const id of ids) {
+      const p = root.querySelector(`[id="${CSS.escape(id)}"]`);
+      if (p && !p.matches(':popover-open')) p.showPopover();
+    }
   }
 
-  // updateRow redraws one learner's row in place, keeping its popovers
-  // open, and moves it where the sort puts it now.
+  // updateRow redraws one learner's row in place and moves it where the
+  // sort puts it now. Moving a row takes it out of the document for a moment,
+  // which closes a popover in it: rows move only where the order changed,
+  // and the popovers that were open are opened again at the end.
   function updateRow(id, isNew) {
     const l = state.learners.get(id);
     if (!l) return;
@@ -146,17 +151,21 @@ export function initGrid(state) {
       renderRows(); // the numbers may have moved
       return;
     }
-    const old = table.querySelector(`tbody tr[data-learner="${CSS.escape(id)}"]`);
-    const open = old ? openPopovers(old) : [];
+    const body = table.tBodies[0];
+    const open = openPopovers(body);
+    const old = body.querySelector(`tr[data-learner="${CSS.escape(id)}"]`);
     const tr = row(l);
     if (old) old.replaceWith(tr);
-    else table.tBodies[0].append(tr);
-    reopen(tr, open);
-    // Re-sort by moving rows (not rebuilding them): open popovers stay open.
+    else body.append(tr);
+    let prev = null;
     for (const l2 of sorted()) {
-      const r = table.querySelector(`tbody tr[data-learner="${CSS.escape(l2.id)}"]`);
-      if (r) table.tBodies[0].append(r);
+      const r = body.querySelector(`tr[data-learner="${CSS.escape(l2.id)}"]`);
+      if (!r) continue;
+      const want = prev ? prev.nextElementSibling : body.firstElementChild;
+      if (r !== want) body.insertBefore(r, want);
+      prev = r;
     }
+    reopen(body, open);
     counts();
   }
 
