@@ -1,6 +1,7 @@
 package sysdeps
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,8 +114,8 @@ func goInstall(ctx context.Context, goCmd, bin string, m Module) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	out := &tailBuffer{max: 4096}
-	cmd.Stderr = out
+	var out bytes.Buffer
+	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -122,21 +123,7 @@ func goInstall(ctx context.Context, goCmd, bin string, m Module) error {
 	// wait on the compiler.
 	_ = syscall.Setpriority(syscall.PRIO_PGRP, cmd.Process.Pid, 19)
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%w: %s", err, lastLines(string(out.b), 5))
+		return fmt.Errorf("%w: %s", err, lastLines(out.String(), 5))
 	}
 	return nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
 }
